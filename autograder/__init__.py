@@ -1,0 +1,1 @@
+"""The instructor's command line around nbgrader and papermill (see `autograder --help`)."""

@@ -1,0 +1,127 @@
+"""The instructor's command line: ``autograder --help``."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+from .nbg import AutograderError, course_root
+
+
+def _cmd_release(args) -> int:
+    from .release import release
+
+    root = course_root(args.root)
+    problems = release(root, args.assignments, check=args.check)
+    if problems:
+        print("release/ is out of date with source/ (run `autograder release`):\n  " + "\n  ".join(problems))
+        return 1
+    if args.check:
+        print("release/ is in sync with source/ and reveals no solution or hidden test")
+    return 0
+
+
+def _cmd_grade(args) -> int:
+    from .grading import compare_expected, exported_table, grade, table
+
+    root = course_root(args.root)
+    work = Path(args.work)
+    start = time.perf_counter()
+    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None)
+    print("\nscores per student and notebook (nbgrader gradebook):\n")
+    print(table(results))
+    print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
+    print(exported_table(work / "grades.csv"))
+    print(f"\nautograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
+    if examples:
+        problems = compare_expected(results, examples)
+        if problems:
+            print("\nexample submissions did NOT get their expected scores:\n  " + "\n  ".join(problems))
+            return 1
+        print(f"all {len(examples)} example submissions got their expected scores")
+    return 0
+
+
+def _cmd_run(args) -> int:
+    from .runner import run, summary
+
+    root = course_root(args.root)
+    results = run(root, Path(args.out), args.profile, args.assignments, args.timeout)
+    print()
+    print(summary(results))
+    print(f"executed notebooks and metrics in {Path(args.out) / args.profile}")
+    return 0 if all(r.status == "ok" for r in results) else 1
+
+
+def _cmd_outputs(args) -> int:
+    from .nbg import assignments, notebooks
+    from .runner import store_checked_outputs
+
+    root = course_root(args.root)
+    for name in assignments(root, args.assignments):
+        for nb in notebooks(root, name):
+            n = store_checked_outputs(nb)
+            print(f"source/{name}/{nb.name}: stored the outputs of {n} checked cells")
+    return 0
+
+
+def _cmd_all(args) -> int:
+    args.check = False
+    rc = _cmd_release(args)
+    return rc or _cmd_grade(args)
+
+
+def _cmd_samples(args) -> int:
+    from .samples import make_samples
+
+    make_samples(Path(args.mirror))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p.add_argument("--root", help="course directory (default: this repository)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    r = sub.add_parser("release", help="build release/ from source/ with nbgrader generate_assignment")
+    r.add_argument("assignments", nargs="*", help="names or number prefixes, e.g. 03 (default: all)")
+    r.add_argument("--check", action="store_true", help="only check that release/ is up to date and leaks nothing")
+    r.set_defaults(func=_cmd_release)
+
+    g = sub.add_parser("grade", help="autograde submissions (default: the example submissions) and print scores")
+    g.add_argument("assignments", nargs="*")
+    g.add_argument("--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)")
+    g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
+    g.set_defaults(func=_cmd_grade)
+
+    a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
+    a.add_argument("assignments", nargs="*")
+    a.add_argument("--work", default="build/grading")
+    a.set_defaults(func=_cmd_all, submissions=None)
+
+    n = sub.add_parser("run", help="execute source notebooks with papermill; keep outputs and metrics")
+    n.add_argument("assignments", nargs="*")
+    n.add_argument("--profile", choices=["smoke", "full"], default="smoke")
+    n.add_argument("--out", default="build/runs")
+    n.add_argument("--timeout", type=int, default=None, help="seconds per cell (default: none)")
+    n.set_defaults(func=_cmd_run)
+
+    o = sub.add_parser("outputs", help="execute source notebooks and store the outputs nbval compares")
+    o.add_argument("assignments", nargs="*")
+    o.set_defaults(func=_cmd_outputs)
+
+    s = sub.add_parser("make-samples", help="rebuild course/data_samples from a full data mirror")
+    s.add_argument("mirror", help="a folder laid out like ../shared/data")
+    s.set_defaults(func=_cmd_samples)
+
+    args = p.parse_args(argv)
+    try:
+        return args.func(args)
+    except AutograderError as e:
+        print(f"autograder: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

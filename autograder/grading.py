@@ -1,0 +1,165 @@
+"""Autograde submissions with nbgrader and report scores per student and notebook.
+
+Every step is nbgrader's own: ``generate_assignment`` records the assignment (and its hidden
+tests) in a fresh gradebook, ``autograde`` runs each submission, ``export`` writes the CSV.
+This module only lays out the folders and reads the gradebook back for the table.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from .examples import Example, load_examples, write_submissions
+from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
+from .release import generate
+
+
+@dataclass
+class CellResult:
+    grade_id: str
+    score: float
+    max_score: float
+    test: bool  # an autograded test cell (else a manually graded answer)
+    needs_manual: bool
+    message: str = ""  # the first line of the error a failed test raised
+
+
+@dataclass
+class NotebookResult:
+    student: str
+    assignment: str
+    notebook: str
+    score: float
+    max_score: float
+    cells: list[CellResult] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[CellResult]:
+        return [c for c in self.cells if c.test and c.score < c.max_score]
+
+    @property
+    def needs_manual(self) -> list[CellResult]:
+        return [c for c in self.cells if c.needs_manual]
+
+
+def _error_messages(nb_path: Path) -> dict[str, str]:
+    """grade_id -> 'ErrorName: first line of the message' for cells that raised."""
+    out = {}
+    if not nb_path.exists():
+        return out
+    for cell in nbformat.read(nb_path, 4).cells:
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        for o in cell.get("outputs", []):
+            if gid and o.output_type == "error":
+                first = (o.evalue or "").strip().splitlines()
+                out[gid] = f"{o.ename}: {first[0] if first else ''}".rstrip(": ")
+            elif gid and o.output_type == "stream" and o.name == "stderr" and gid not in out:
+                out[gid] = "wrote to stderr: " + o.text.strip().splitlines()[0][:200]
+    return out
+
+
+def _test_ids(source_nb: Path) -> set[str]:
+    return {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(source_nb, 4).cells
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+
+
+def read_results(root: Path, work: Path, names: list[str]) -> list[NotebookResult]:
+    results = []
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", "dl-course") as gb:
+        for name in names:
+            for student in sorted(p.name for p in (work / "autograded").iterdir() if (p / name).is_dir()):
+                sub = gb.find_submission(name, student)
+                for nb in sorted(sub.notebooks, key=lambda n: n.name):
+                    tests = _test_ids(root / "source" / name / f"{nb.name}.ipynb")
+                    msgs = _error_messages(work / "autograded" / student / name / f"{nb.name}.ipynb")
+                    cells = [
+                        CellResult(g.name, float(g.score or 0), float(g.max_score), g.name in tests,
+                                   bool(g.needs_manual_grade), msgs.get(g.name, ""))
+                        for g in sorted(nb.grades, key=lambda g: g.name)
+                    ]
+                    results.append(NotebookResult(student, name, nb.name, float(nb.score), float(nb.max_score), cells))
+    return results
+
+
+def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None) -> tuple[list[NotebookResult], list[Example]]:
+    """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions."""
+    names = assignments(root, wanted)
+    work = fresh_work_dir(work)
+    generate(root, work, names)
+    examples: list[Example] = []
+    if submissions is None:
+        for name in names:
+            examples += load_examples(name)
+        if not examples:
+            raise AutograderError(f"no example submissions for {', '.join(names)} in autograder/examples/")
+        write_submissions(examples, root, root / "release", work / "submitted")
+    else:
+        if not submissions.is_dir():
+            raise AutograderError(f"{submissions} is not a folder of <student>/<assignment>/<notebook>.ipynb")
+        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
+            for name in names:
+                if (student_dir / name).is_dir():
+                    shutil.copytree(student_dir / name, work / "submitted" / student_dir.name / name)
+        if not (work / "submitted").is_dir():
+            raise AutograderError(
+                f"{submissions} holds no submission of {', '.join(names)}: expected "
+                f"{submissions}/<student>/<assignment>/<notebook>.ipynb"
+            )
+    graded = []
+    for name in names:
+        if any((work / "submitted").glob(f"*/{name}")):
+            print(f"autograding {name} ...", flush=True)
+            nbgrader(["autograde", name, "--force"], root, work, quiet=True)
+            graded.append(name)
+    nbgrader(["export", f"--to={work / 'grades.csv'}"], root, work, quiet=True)
+    results = read_results(root, work, graded)
+    (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
+    return results, examples
+
+
+def table(results: list[NotebookResult]) -> str:
+    head = f"{'student':<18} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  failed tests"
+    lines = [head, "-" * len(head)]
+    for r in results:
+        failed = ", ".join(c.grade_id for c in r.failed) or "-"
+        lines.append(f"{r.student:<18} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  {failed}")
+    notes = [f"  {r.student} / {c.grade_id}: {c.message}" for r in results for c in r.failed if c.message]
+    if notes:
+        lines += ["", "why tests failed:"] + notes
+    return "\n".join(lines)
+
+
+def exported_table(csv_path: Path) -> str:
+    """nbgrader export's CSV, as a table of total score per student and assignment."""
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    lines = [f"{'assignment':<24} {'student':<18} {'score':>6} {'max':>6}"]
+    for r in sorted(rows, key=lambda r: (r["assignment"], r["student_id"])):
+        lines.append(f"{r['assignment']:<24} {r['student_id']:<18} {float(r['score']):6.1f} {float(r['max_score']):6.1f}")
+    return "\n".join(lines)
+
+
+def compare_expected(results: list[NotebookResult], examples: list[Example]) -> list[str]:
+    """Differences between the scores the examples got and the ones their spec expects."""
+    by_key: dict[tuple[str, str], list[NotebookResult]] = {}
+    for r in results:
+        by_key.setdefault((r.student, r.assignment), []).append(r)
+    problems = []
+    for ex in examples:
+        got = by_key.get((ex.student, ex.assignment))
+        if not got:
+            problems.append(f"{ex.assignment}/{ex.student}: was not graded")
+            continue
+        score = sum(r.score for r in got)
+        failed = sorted(c.grade_id for r in got for c in r.failed)
+        if ex.expected_score is not None and abs(score - ex.expected_score) > 1e-6:
+            problems.append(f"{ex.assignment}/{ex.student}: scored {score:g}, expected {ex.expected_score:g} (failed: {', '.join(failed) or 'none'})")
+        if ex.expected_failed is not None and failed != sorted(ex.expected_failed):
+            problems.append(f"{ex.assignment}/{ex.student}: failed {failed}, expected {sorted(ex.expected_failed)}")
+    return problems
