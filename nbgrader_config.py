@@ -18,11 +18,11 @@ c.Execute.startup_timeout = 120
 # (An exception is an `error` output, not stderr, and still fails the cell.)
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
-    r"\A(?:\s*(?:"
+    r"\A\s*(?:(?:"
     r"\S.*:\d+: [A-Za-z]*Warning: .*"  # warnings.warn(...) first line: file:line: XWarning: msg
     r"|  .*"  # the source line that Python prints under it (indented)
     r"|.*\d+%\|.*\|.*"  # a tqdm progress bar
-    r")\s*)+\Z"
+    r")\s*)*\Z"  # and blank output (tqdm's closing carriage returns)
 )
 
 # Students see this in every cell they must fill in.

@@ -60,7 +60,8 @@ def _error_messages(nb_path: Path) -> dict[str, str]:
                 first = (o.evalue or "").strip().splitlines()
                 out[gid] = f"{o.ename}: {first[0] if first else ''}".rstrip(": ")
             elif gid and o.output_type == "stream" and o.name == "stderr" and gid not in out:
-                out[gid] = "wrote to stderr: " + o.text.strip().splitlines()[0][:200]
+                text = o.text.strip()
+                out[gid] = "wrote to stderr: " + (text.splitlines()[0][:200] if text else repr(o.text))
     return out
 
 

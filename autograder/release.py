@@ -27,11 +27,12 @@ def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
     for cell in source_nb.cells:
         meta = cell.metadata.get("nbgrader", {})
         regions = [m.group(2) for m in _REGION.finditer(cell.source)]
+        public_text = _REGION.sub("", cell.source)
         if cell.cell_type == "markdown" and meta.get("solution") and not regions:
-            regions = [cell.source]  # a written answer is cleared whole
+            regions, public_text = [cell.source], ""  # a written answer is cleared whole
         for region in regions:
             secret.update(line.strip() for line in region.splitlines())
-        public.update(line.strip() for line in _REGION.sub("", cell.source).splitlines())
+        public.update(line.strip() for line in public_text.splitlines())
     return {s for s in secret - public if len(s) >= 8}
 
 

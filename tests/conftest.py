@@ -1,0 +1,33 @@
+"""Shared test setup: smoke profile, no downloads, and where the real data mirror is."""
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+# Every notebook kernel started by the tests (nbval, nbgrader, papermill) inherits these.
+os.environ["COURSE_PROFILE"] = "smoke"
+os.environ["COURSE_OFFLINE"] = "1"
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def _mirror() -> Path | None:
+    for candidate in (os.environ.get("COURSE_DATA_DIR"), REPO.parent / "shared" / "data"):
+        if candidate and (Path(candidate) / "mnist" / "train.npz").is_file():
+            return Path(candidate).resolve()
+    return None
+
+
+@pytest.fixture(scope="session")
+def mirror() -> Path:
+    """The offline data mirror (COURSE_DATA_DIR or ../shared/data), laid out as its README says."""
+    path = _mirror()
+    if path is None:
+        pytest.skip("no data mirror: set COURSE_DATA_DIR to a folder laid out like ../shared/data")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo() -> Path:
+    return REPO

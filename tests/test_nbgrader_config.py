@@ -1,0 +1,45 @@
+"""nbgrader_config.py: timeouts that suit PyTorch, and stderr noise that does not zero a test cell."""
+import subprocess
+import sys
+
+import nbformat
+from nbgrader.preprocessors import IgnorePattern
+from traitlets.config import Config
+
+
+def _config(repo) -> Config:
+    c = Config()
+    exec((repo / "nbgrader_config.py").read_text(), {"get_config": lambda: c})
+    return c
+
+
+def _stderr_of(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
+
+
+def _strip(repo, texts):
+    cell = nbformat.v4.new_code_cell("x")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text=t) for t in texts]
+    pre = IgnorePattern(config=_config(repo))
+    assert pre.enabled
+    cell, _ = pre.preprocess_cell(cell, {}, 0)
+    return [o.text for o in cell.outputs]
+
+
+def test_execute_timeout_suits_pytorch(repo):
+    assert _config(repo).Execute.timeout >= 300  # nbgrader's default of 30 s is far too short
+
+
+def test_real_warnings_and_progress_bars_are_dropped(repo):
+    warning = _stderr_of("import warnings; warnings.warn('building a 4x4 causal mask', UserWarning)")
+    future = _stderr_of("import warnings; warnings.warn('old', FutureWarning)")
+    bar = _stderr_of("from tqdm import tqdm\nfor _ in tqdm(range(3), desc='rows'): pass")
+    assert "UserWarning" in warning and "100%|" in bar  # what Python and tqdm really print
+    assert _strip(repo, [warning, future, bar, "\r\n"]) == []
+
+
+def test_real_errors_on_stderr_are_kept(repo):
+    kept = _strip(repo, ["Traceback (most recent call last):\nValueError: bad\n",
+                         "something went wrong\n",
+                         _stderr_of("import warnings; warnings.warn('w')") + "and then a real message\n"])
+    assert len(kept) == 3
