@@ -32,7 +32,7 @@ def _cmd_grade(args) -> int:
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
     print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
-    print(exported_table(work / "grades.csv"))
+    print(exported_table(work / "grades.csv", results))
     print(f"\nautograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
     if examples:
         problems = compare_expected(results, examples)

@@ -15,7 +15,10 @@
         replace:
           sdpa_solution: |
             def scaled_dot_product_attention(...): ...
-        expected: {score: 4, failed: [test_scaled_dot_product_attention, ...]}
+        expected:
+          score: 4
+          failed: [test_scaled_dot_product_attention, ...]
+          messages: {test_worked_example: sqrt(d_k)}   # the failure names the mistake
 
 Building them from ``release/`` and ``source/`` keeps them in step with every change to the
 notebook; only the mistakes themselves are written out.
@@ -46,6 +49,7 @@ class Example:
     replace: dict[str, str] = field(default_factory=dict)
     expected_score: float | None = None
     expected_failed: list[str] | None = None
+    expected_messages: dict[str, str] = field(default_factory=dict)  # grade_id -> text its failure must contain
 
 
 def load_examples(assignment: str) -> list[Example]:
@@ -62,6 +66,7 @@ def load_examples(assignment: str) -> list[Example]:
             student=student, assignment=assignment, notebook=spec["notebook"],
             description=s.get("description", ""), start=s["start"], replace=s.get("replace") or {},
             expected_score=exp.get("score"), expected_failed=exp.get("failed"),
+            expected_messages=exp.get("messages") or {},
         ))
     return out
 

@@ -125,24 +125,29 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
 
 
 def table(results: list[NotebookResult]) -> str:
-    head = f"{'student':<18} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  failed tests"
+    head = f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  failed tests"
     lines = [head, "-" * len(head)]
     for r in results:
         failed = ", ".join(c.grade_id for c in r.failed) or "-"
-        lines.append(f"{r.student:<18} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  {failed}")
+        lines.append(f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  {failed}")
     notes = [f"  {r.student} / {c.grade_id}: {c.message}" for r in results for c in r.failed if c.message]
     if notes:
         lines += ["", "why tests failed:"] + notes
     return "\n".join(lines)
 
 
-def exported_table(csv_path: Path) -> str:
+def exported_table(csv_path: Path, results: list[NotebookResult]) -> str:
     """nbgrader export's CSV, as a table of total score per student and assignment."""
     with open(csv_path, newline="") as f:
         rows = list(csv.DictReader(f))
-    lines = [f"{'assignment':<24} {'student':<18} {'score':>6} {'max':>6}"]
-    for r in sorted(rows, key=lambda r: (r["assignment"], r["student_id"])):
-        lines.append(f"{r['assignment']:<24} {r['student_id']:<18} {float(r['score']):6.1f} {float(r['max_score']):6.1f}")
+    graded = {(r.assignment, r.student) for r in results}
+    # nbgrader lists every student for every assignment, with 0 where nothing was submitted
+    submitted = [r for r in rows if (r["assignment"], r["student_id"]) in graded]
+    lines = [f"{'assignment':<24} {'student':<24} {'score':>6} {'max':>6}"]
+    for r in sorted(submitted, key=lambda r: (r["assignment"], r["student_id"])):
+        lines.append(f"{r['assignment']:<24} {r['student_id']:<24} {float(r['score']):6.1f} {float(r['max_score']):6.1f}")
+    if len(rows) > len(submitted):
+        lines.append(f"({len(rows) - len(submitted)} rows of students who did not submit an assignment not shown)")
     return "\n".join(lines)
 
 
@@ -163,4 +168,9 @@ def compare_expected(results: list[NotebookResult], examples: list[Example]) -> 
             problems.append(f"{ex.assignment}/{ex.student}: scored {score:g}, expected {ex.expected_score:g} (failed: {', '.join(failed) or 'none'})")
         if ex.expected_failed is not None and failed != sorted(ex.expected_failed):
             problems.append(f"{ex.assignment}/{ex.student}: failed {failed}, expected {sorted(ex.expected_failed)}")
+        messages = {c.grade_id: c.message for r in got for c in r.failed}
+        for gid, text in ex.expected_messages.items():
+            if text not in messages.get(gid, ""):
+                problems.append(f"{ex.assignment}/{ex.student}: {gid} should fail with a message containing "
+                                f"{text!r}; got {messages.get(gid, 'no failure')!r}")
     return problems
