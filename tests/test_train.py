@@ -1,0 +1,112 @@
+"""course.train: early stopping, best weights, checkpoints and resume, bad input."""
+import matplotlib
+import pytest
+import torch
+import torch.nn as nn
+
+from course import data
+from course.train import (CheckpointError, EarlyStopping, History, TrainConfig, evaluate, fit,
+                          load_checkpoint, random_shift_flip, save_checkpoint, split_train_val)
+
+matplotlib.use("Agg")
+
+
+def _mlp(hidden=64, n_in=28 * 28):
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Flatten(), nn.Linear(n_in, hidden), nn.ReLU(), nn.Linear(hidden, 10))
+
+
+def test_learns_real_mnist_sample():
+    train, test = data.load("mnist", "train", verbose=False), data.load("mnist", "test", verbose=False)
+    model = _mlp()
+    h = fit(model, train.images, train.labels, TrainConfig(epochs=5, batch_size=64, lr=3e-3), device="cpu", progress=False)
+    _, acc = evaluate(model, test.images, test.labels)
+    assert acc > 0.85, f"an MLP on 1,800 MNIST digits should pass 85% test accuracy, got {acc:.3f}"
+    assert len(h.epochs) == 5 and h["train_loss"][-1] < h["train_loss"][0]
+    assert all(e["images_per_s"] > 0 for e in h.epochs)
+
+
+def test_early_stopping_restores_best_weights():
+    # random labels: the training set gets memorised and validation loss climbs after a few epochs
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(600, 1, 8, 8, generator=g), torch.randint(0, 10, (600,), generator=g)
+    model = _mlp(256, 64)
+    cfg = TrainConfig(epochs=60, batch_size=32, lr=3e-3, weight_decay=0, patience=3, warmup_epochs=0)
+    h = fit(model, x, y, cfg, device="cpu", progress=False)
+    assert h.stopped_early and len(h.epochs) < 60
+    assert h.best_epoch == min(h.epochs, key=lambda e: e["val_loss"])["epoch"] < h.epochs[-1]["epoch"]
+    _, _, x_val, y_val = split_train_val(x, y, cfg.val_fraction, cfg.seed)
+    val_loss, _ = evaluate(model, x_val, y_val)
+    assert val_loss == pytest.approx(h.best("val_loss"), rel=1e-5), "the model must hold the best epoch's weights"
+
+
+def test_early_stopping_unit():
+    s = EarlyStopping(patience=2, min_delta=0.1, mode="min")
+    assert s.step(1.0) and not s.step(0.95) and not s.should_stop  # 0.05 is below min_delta
+    assert not s.step(0.99) and s.should_stop
+    up = EarlyStopping(patience=None, mode="max")
+    assert up.step(0.5) and not up.step(0.4) and not up.should_stop
+
+
+def test_checkpoint_and_resume(tmp_path, capsys):
+    train = data.load("mnist", "train", verbose=False)
+    x, y = train.images[:600], train.labels[:600]
+    ckpt = tmp_path / "best.pt"
+    first = fit(_mlp(), x, y, TrainConfig(epochs=2, checkpoint=ckpt), device="cpu", progress=False)
+    saved = load_checkpoint(ckpt, _mlp(), torch.optim.AdamW(_mlp().parameters()))
+    assert saved["epoch"] == first.best_epoch and saved["history"].epochs == first.epochs[: first.best_epoch]
+    more = fit(_mlp(), x, y, TrainConfig(epochs=4, checkpoint=ckpt, resume=True), device="cpu", progress=False)
+    assert "resumed from" in capsys.readouterr().out
+    assert [e["epoch"] for e in more.epochs] == list(range(1, 5))
+    assert more.epochs[: first.best_epoch] == first.epochs[: first.best_epoch]
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    model = _mlp()
+    save_checkpoint(tmp_path / "a.pt", model, None, 1, History())
+    with pytest.raises(CheckpointError, match="different model.*shape mismatches"):
+        load_checkpoint(tmp_path / "a.pt", _mlp(hidden=32))
+    (tmp_path / "bad.pt").write_bytes(b"garbage")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint"):
+        load_checkpoint(tmp_path / "bad.pt", model)
+    torch.save({"weights": 1}, tmp_path / "other.pt")
+    with pytest.raises(CheckpointError, match="not written by course.train"):
+        load_checkpoint(tmp_path / "other.pt", model)
+    with pytest.raises(CheckpointError, match="no checkpoint at"):
+        load_checkpoint(tmp_path / "missing.pt", model)
+    assert (tmp_path / "bad.pt").read_bytes() == b"garbage"  # nothing deleted
+
+
+def test_bad_input():
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        TrainConfig(val_fraction=1.0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        split_train_val(torch.zeros(10), torch.zeros(10), 0)
+    with pytest.raises(ValueError, match="training set is empty"):
+        fit(_mlp(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), TrainConfig(), progress=False)
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_train_val(torch.zeros(1), torch.zeros(1), 0.5)
+    with pytest.raises(ValueError, match="empty dataset"):
+        evaluate(_mlp(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long))
+
+
+def test_batched_augmentation():
+    x = torch.rand(16, 3, 8, 8)
+    assert torch.equal(random_shift_flip(x, pad=0, flip=False), x)
+    out = random_shift_flip(x, pad=2)
+    assert out.shape == x.shape
+    # a single bright pixel in the middle moves by at most 2 pixels, and is never lost
+    dot = torch.zeros(64, 1, 9, 9)
+    dot[:, :, 4, 4] = 1
+    moved = random_shift_flip(dot, pad=2, flip=False)
+    assert torch.equal(moved.sum((1, 2, 3)), torch.ones(64))
+    pos = moved[:, 0].flatten(1).argmax(1)
+    assert ((pos // 9 - 4).abs() <= 2).all() and ((pos % 9 - 4).abs() <= 2).all()
+    assert len(set(pos.tolist())) > 5  # and really moves
+
+
+def test_history_plots_several_runs():
+    a = History("a", [dict(epoch=1, train_loss=1, val_loss=1, train_acc=0.5, val_acc=0.5)], best_epoch=1)
+    b = History("b", [dict(epoch=1, train_loss=2, val_loss=2, train_acc=0.4, val_acc=0.4)])
+    axes = a.plot(b)
+    assert len(axes[0].lines) == 2 * 2 + 1  # train and validation per run, and the best-epoch marker
