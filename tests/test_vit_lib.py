@@ -1,0 +1,69 @@
+"""lib.vit: patch order, the linear projection as a convolution, shapes, parameter counts."""
+import pytest
+import torch
+import torch.nn as nn
+
+from lib.positional import sinusoidal_encoding
+from lib.vit import EncoderBlock, PatchEmbedding, ViT, ViTConfig, n_parameters, patchify
+
+
+def test_patch_order_by_hand():
+    img = torch.arange(16.0).view(1, 1, 4, 4)  # rows 0-3, 4-7, 8-11, 12-15
+    p = patchify(img, 2)
+    assert p.shape == (1, 4, 4)
+    assert p[0].tolist() == [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13], [10, 11, 14, 15]]
+    with pytest.raises(ValueError, match="not divisible"):
+        patchify(torch.zeros(1, 1, 5, 4), 2)
+
+
+def test_patchify_matches_unfold_on_colour_images():
+    x = torch.randn(2, 3, 12, 8)
+    expected = nn.functional.unfold(x, kernel_size=4, stride=4).transpose(1, 2)  # (B, N, C*P*P)
+    torch.testing.assert_close(patchify(x, 4), expected)
+
+
+def test_linear_projection_equals_strided_conv():
+    torch.manual_seed(0)
+    embed = PatchEmbedding(4, 3, 24)
+    x = torch.randn(2, 3, 16, 12)
+    conv = embed.as_conv()
+    torch.testing.assert_close(embed(x), conv(x).flatten(2).transpose(1, 2))
+
+
+def test_block_is_pre_norm_residual():
+    torch.manual_seed(1)
+    block = EncoderBlock(16, 4)
+    x = torch.randn(2, 7, 16)
+    y, w = block(x, need_weights=True)
+    assert y.shape == x.shape and w.shape == (2, 4, 7, 7)
+    a, _ = block.attention(block.ln1(x))
+    torch.testing.assert_close(y, x + a + block.mlp(block.ln2(x + a)))
+    y_fast, _ = block(x)  # the fused attention path gives the same result
+    torch.testing.assert_close(y_fast, y, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
+def test_vit_shapes_and_parameter_count(positional):
+    cfg = ViTConfig(image_size=32, patch_size=8, in_channels=3, n_classes=10, d_model=48, depth=2, h=3,
+                    mlp_ratio=2, positional=positional)
+    model = ViT(cfg)
+    x = torch.randn(5, 3, 32, 32)
+    logits, maps = model(x, return_attention=True)
+    assert logits.shape == (5, 10) and len(maps) == 2 and maps[0].shape == (5, 3, 17, 17)
+    D, N = 48, 16
+    per_block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * 2 * D + 2 * D) + (2 * D * D + D)
+    expected = (3 * 64 * D + D) + D + 2 * per_block + 2 * D + (D * 10 + 10)  # embed, cls, blocks, ln, head
+    expected += (N + 1) * D if positional == "learned" else 0
+    assert n_parameters(model) == expected
+    if positional == "sinusoidal":
+        torch.testing.assert_close(model.pos[0], sinusoidal_encoding(N + 1, D))
+        assert "pos" not in dict(model.named_parameters())
+
+
+def test_class_token_is_what_gets_classified():
+    torch.manual_seed(2)
+    model = ViT(ViTConfig(depth=1))
+    x = torch.randn(3, 1, 28, 28)
+    z = model.tokens(x)
+    assert z.shape == (3, 50, 64)
+    torch.testing.assert_close(z[:, 0], (model.cls[0, 0] + model.pos[0, 0]).expand(3, -1))
