@@ -11,37 +11,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 
 import torch
-from torch.utils.flop_counter import FlopCounterMode
 
 from course import data
+from course.perf import matmul_peak_flops, train_flops_per_image
 from course.session import seed_everything
 from course.train import TrainConfig, evaluate, fit, random_shift_flip, to_float
 from lib.vit import ViT, ViTConfig, n_parameters
-
-
-def matmul_peak_gflops(n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    best = math.inf
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        a @ b
-        best = min(best, time.perf_counter() - t0)
-    return 2 * n**3 / best / 1e9
-
-
-def train_flops_per_image(model, images) -> float:
-    """Forward and backward FLOPs of one training step, per image (PyTorch's FLOP counter)."""
-    x = to_float(images[:64])
-    with FlopCounterMode(display=False) as counter:
-        model(x).sum().backward()
-    model.zero_grad(set_to_none=True)
-    return counter.get_total_flops() / len(x)
 
 
 def main():
@@ -55,10 +34,10 @@ def main():
     seed_everything(0)
 
     train, test = data.load("mnist", "train", require_full=True), data.load("mnist", "test", require_full=True)
-    peak = matmul_peak_gflops()
+    peak = matmul_peak_flops("cpu") / 1e9  # GFLOP/s
     cfg = ViTConfig(image_size=28, patch_size=4, in_channels=1, n_classes=10, d_model=64, depth=4, h=4, mlp_ratio=2)
     model = ViT(cfg)
-    flops_per_image = train_flops_per_image(model, train.images)
+    flops_per_image = train_flops_per_image(model, to_float(train.images[:64]))
 
     def augment(x):
         return random_shift_flip(x, pad=2, flip=False)  # small shifts; digits must not be mirrored
