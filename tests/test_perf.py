@@ -5,10 +5,13 @@ import torch.nn as nn
 from course.perf import matmul_peak_flops, train_flops_per_image
 
 
-def test_linear_layer_flops_by_hand():
-    # forward 2*in*out per image; backward: grad of input and grad of weight, 2*in*out each
-    model = nn.Sequential(nn.Linear(10, 5))
-    assert train_flops_per_image(model, torch.randn(4, 10)) == 3 * 2 * 10 * 5
+def test_linear_layers_flops_by_hand():
+    # forward: 2*in*out per layer; backward: the weight gradient of every layer (2*in*out) and the
+    # input gradient of every layer but the first (the images need none)
+    model = nn.Sequential(nn.Linear(10, 5), nn.Linear(5, 3))
+    forward = 2 * 10 * 5 + 2 * 5 * 3
+    backward = 2 * 10 * 5 + 2 * (2 * 5 * 3)
+    assert train_flops_per_image(model, torch.randn(4, 10)) == forward + backward
     assert model[0].weight.grad is None  # the count leaves no gradients behind
 
 
