@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -27,6 +28,21 @@ class RunResult:
     metrics: dict = field(default_factory=dict)
 
 
+@contextmanager
+def environment(**values: str):
+    """Set environment variables (which notebook kernels inherit) for the duration of a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = None) -> RunResult:
     import papermill as pm
 
@@ -34,24 +50,16 @@ def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = 
     executed = out_dir / nb.name
     recorded = out_dir / f"{nb.stem}.recorded.json"
     recorded.unlink(missing_ok=True)
-    saved_env = {k: os.environ.get(k) for k in ("COURSE_METRICS_FILE", "COURSE_PROFILE")}
-    os.environ["COURSE_METRICS_FILE"] = str(recorded)  # the kernel inherits this environment
-    os.environ["COURSE_PROFILE"] = profile
     status, error = "ok", ""
     start = time.perf_counter()
     try:
-        pm.execute_notebook(
-            str(nb), str(executed), parameters={"profile": profile}, cwd=str(nb.parent),
-            kernel_name="python3", progress_bar=False, execution_timeout=timeout_s,
-        )
+        with environment(COURSE_METRICS_FILE=str(recorded), COURSE_PROFILE=profile):
+            pm.execute_notebook(
+                str(nb), str(executed), parameters={"profile": profile}, cwd=str(nb.parent),
+                kernel_name="python3", progress_bar=False, execution_timeout=timeout_s,
+            )
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"cell {e.exec_count}: {e.ename}: {e.evalue}"
-    finally:
-        for k, v in saved_env.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     wall = time.perf_counter() - start
     metrics = json.loads(recorded.read_text()) if recorded.exists() else {}
     recorded.unlink(missing_ok=True)
@@ -97,16 +105,9 @@ def store_checked_outputs(nb: Path, timeout_s: int = 600) -> int:
 
     original = nbformat.read(nb, 4)
     executed = nbformat.read(nb, 4)
-    saved = os.environ.get("COURSE_PROFILE")
-    os.environ["COURSE_PROFILE"] = "smoke"
-    try:
+    with environment(COURSE_PROFILE="smoke"):
         NotebookClient(executed, timeout=timeout_s, kernel_name="python3",
                        resources={"metadata": {"path": str(nb.parent)}}).execute()
-    finally:
-        if saved is None:
-            os.environ.pop("COURSE_PROFILE", None)
-        else:
-            os.environ["COURSE_PROFILE"] = saved
     stored = 0
     for cell, done in zip(original.cells, executed.cells):
         if cell.cell_type != "code":
