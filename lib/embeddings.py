@@ -128,8 +128,3 @@ class SkipGram(nn.Module):
     def forward(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         return sgns_loss(self.v(centre), self.u(context), self.u(negatives))
 
-
-def nearest(E: torch.Tensor, query: torch.Tensor, k: int = 5) -> tuple[torch.Tensor, torch.Tensor]:
-    """The k rows of E most cosine-similar to ``query`` (d,): (similarities, indices)."""
-    sims = cosine_similarity(E, query.unsqueeze(0))
-    return sims.topk(k)
