@@ -6,7 +6,7 @@ working state (gradebook, submitted/, autograded/) at a build folder on the comm
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 c.CourseDirectory.course_id = "dl-course"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.metrics.json"]
+c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.metrics.json", "checkpoints"]
 
 # PyTorch notebooks import slowly and train for a while even in the smoke profile: nbgrader's
 # default of 30 s per cell is far too short. This is per cell; `autograder` also bounds a run.

@@ -48,3 +48,35 @@ def colour_swatches(colours, labels, title=None, ax=None):
     if title:
         ax.set_title(title)
     return ax
+
+
+def tiles(images, ncols=8, titles=None, title=None, cmap="viridis", tile_size=1.2):
+    """Show (N, 3, H, W) images in RGB, or (N, H, W) / (N, 1, H, W) maps with ``cmap``, in a grid.
+
+    Each tile is rescaled to [0, 1] on its own (min to max), as filters and feature maps have
+    arbitrary ranges: compare patterns within a tile, not brightness between tiles.
+    """
+    t = torch.as_tensor(images).detach().float().cpu()
+    if t.dim() == 4 and t.shape[1] == 1:
+        t = t[:, 0]
+    if t.dim() not in (3, 4) or (t.dim() == 4 and t.shape[1] != 3):
+        raise ValueError(f"tiles draws (N, 3, H, W) or (N, H, W) tensors; got shape {tuple(t.shape)}")
+    n = len(t)
+    lo = t.flatten(1).min(1).values.view(-1, *[1] * (t.dim() - 1))
+    hi = t.flatten(1).max(1).values.view(-1, *[1] * (t.dim() - 1))
+    t = (t - lo) / (hi - lo).clamp_min(1e-8)
+    ncols = min(ncols, n)
+    nrows = (n + ncols - 1) // ncols
+    fig, axes = plt.subplots(nrows, ncols, figsize=(tile_size * ncols, tile_size * nrows + (0.4 if title else 0)),
+                             squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i < n:
+            ax.imshow(t[i].permute(1, 2, 0).numpy() if t.dim() == 4 else t[i].numpy(),
+                      cmap=None if t.dim() == 4 else cmap, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(str(titles[i]), fontsize=7)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,30 +1,44 @@
-"""A small training toolkit shared by the ViT, VGG and LoRA notebooks.
+"""A small training toolkit shared by the ViT, VGG and LoRA notebooks: the training loop.
 
 Data stays in uint8 tensors on the device; every batch is converted, augmented (batched, on the
 device) and fed to the model, so the loop does little Python work per step. ``fit`` keeps a
 validation split, stops early when the monitored value stops improving, restores the best
 weights, and saves the best model (weights, optimizer, epoch, history) to a checkpoint that a
-later run can resume from.
+later run can resume from. The optimizer (AdamW or SGD with momentum, or a factory of your own)
+and the learning-rate schedule (warm-up and cosine, one-cycle, step, constant, or a function of
+your own) are fields of ``TrainConfig``; ``callbacks`` see every epoch's figures and may stop
+the run. The run's figures live in ``course.history``, checkpoints in ``course.checkpoints``.
 """
 from __future__ import annotations
 
 import copy
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
+from .history import History
 from .session import pick_device
 
+__all__ = ["CheckpointError", "EarlyStopping", "History", "TrainConfig", "evaluate", "fit", "load_checkpoint",
+           "lr_factor", "make_optimizer", "random_shift_flip", "save_checkpoint", "split_train_val", "to_float"]
 
-class CheckpointError(RuntimeError):
-    """A checkpoint that cannot be used; the message says why and what to do."""
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("warmup_cosine", "onecycle", "step", "constant")
+
+# optimizer factory: (trainable parameters, config) -> optimizer
+OptimizerFactory = Callable[[list, "TrainConfig"], torch.optim.Optimizer]
+# schedule: (step, total steps) -> factor of the base learning rate
+Schedule = Callable[[int, int], float]
+# callback: (epoch, that epoch's figures, model) -> True to stop training
+Callback = Callable[[int, dict, nn.Module], bool]
 
 
 @dataclass
@@ -33,13 +47,21 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3
     weight_decay: float = 0.05
+    optimizer: str | OptimizerFactory = "adamw"  # "adamw", "sgd" (with momentum), or a factory
+    momentum: float = 0.9  # SGD only
+    nesterov: bool = False  # SGD only
+    schedule: str | Schedule = "warmup_cosine"  # see SCHEDULES, or a function (step, total) -> factor
+    warmup_epochs: float = 1.0  # warm-up length (warmup_cosine), or the rising phase (onecycle)
+    step_epochs: int = 30  # "step": multiply the learning rate by step_gamma every step_epochs
+    step_gamma: float = 0.1
     val_fraction: float = 0.1  # taken from the training set when no validation set is given
     patience: int | None = None  # epochs without improvement before stopping; None = never stop early
     min_delta: float = 0.0  # smallest change that counts as an improvement
     monitor: str = "val_loss"  # or "val_acc"
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0
+    restore_best: bool = True  # end with the best epoch's weights (False: the last epoch's)
     label_smoothing: float = 0.0
     amp: bool = True  # bf16 autocast on CUDA
+    channels_last: bool = False  # NHWC memory layout: faster convolutions on GPUs and oneDNN CPUs
     checkpoint: str | Path | None = None  # where the best model is saved
     resume: bool = False  # continue from ``checkpoint`` if it exists
     seed: int = 0
@@ -51,40 +73,40 @@ class TrainConfig:
             raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {self.monitor!r}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer={self.optimizer!r}: use one of {OPTIMIZERS} or a function (params, config) -> optimizer")
+        if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
+            raise ValueError(f"schedule={self.schedule!r}: use one of {SCHEDULES} or a function (step, total_steps) -> factor")
 
 
-@dataclass
-class History:
-    """Per-epoch figures of one run; ``plot`` draws it, alone or beside other runs."""
+def make_optimizer(params: list, config: TrainConfig) -> torch.optim.Optimizer:
+    """The optimizer ``config.optimizer`` names (or builds), over ``params``."""
+    if callable(config.optimizer):
+        return config.optimizer(params, config)
+    if config.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
+                               weight_decay=config.weight_decay)
+    return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
-    label: str = "run"
-    epochs: list[dict] = field(default_factory=list)
-    best_epoch: int | None = None
-    stopped_early: bool = False
 
-    def __getitem__(self, key: str) -> list[float]:
-        return [e[key] for e in self.epochs]
-
-    def best(self, key: str = "val_acc") -> float:
-        return max(self[key]) if key.endswith("acc") else min(self[key])
-
-    def plot(self, *others: "History", axes=None):
-        """Loss and accuracy curves (train dashed, validation solid) of this run and ``others``."""
-        import matplotlib.pyplot as plt
-
-        if axes is None:
-            _, axes = plt.subplots(1, 2, figsize=(12, 4))
-        for h, colour in zip((self, *others), plt.rcParams["axes.prop_cycle"].by_key()["color"] * 4):
-            x = h["epoch"]
-            for ax, key in zip(axes, ("loss", "acc")):
-                ax.plot(x, h[f"train_{key}"], "--", color=colour, alpha=0.7, label=f"{h.label} train")
-                ax.plot(x, h[f"val_{key}"], "-", color=colour, label=f"{h.label} validation")
-                if h.best_epoch is not None:
-                    ax.axvline(h.best_epoch, color=colour, ls=":", lw=1)
-        axes[0].set(xlabel="epoch", ylabel="loss", title="loss")
-        axes[1].set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-        axes[1].legend(fontsize=8)
-        return axes
+def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) -> float:
+    """Learning rate at global ``step`` (0-based) of ``total``, as a fraction of ``config.lr``."""
+    if callable(config.schedule):
+        return config.schedule(step, total)
+    warm = max(1, int(config.warmup_epochs * steps_per_epoch))
+    if config.schedule == "warmup_cosine":  # linear warm-up, then cosine decay to 0
+        return min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+    if config.schedule == "onecycle":  # Smith & Topin 2019, as torch's OneCycleLR: lr/25 -> lr -> lr/25e4
+        def anneal(a, b, pct):
+            return b + (a - b) / 2 * (math.cos(math.pi * pct) + 1)
+        start, end = 1 / 25, 1 / 25e4
+        top = min(max(1.0, warm - 1.0), total - 2.0)  # the step with the peak rate
+        if step <= top:
+            return anneal(start, 1.0, step / top)
+        return anneal(1.0, end, min(1.0, (step - top) / (total - 1 - top)))
+    if config.schedule == "step":
+        return config.step_gamma ** (step // (config.step_epochs * steps_per_epoch))
+    return 1.0  # constant
 
 
 class EarlyStopping:
@@ -142,47 +164,6 @@ def random_shift_flip(x: torch.Tensor, pad: int = 4, flip: bool = True) -> torch
     return out
 
 
-def _signature(model: nn.Module) -> dict[str, tuple[int, ...]]:
-    return {k: tuple(v.shape) for k, v in model.state_dict().items()}
-
-
-def save_checkpoint(path, model, optimizer, epoch: int, history: History, **extra) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": "dl-course-checkpoint-1", "model": model.state_dict(),
-                "optimizer": optimizer.state_dict() if optimizer is not None else None,
-                "epoch": epoch, "history": asdict(history), "signature": _signature(model), **extra}, tmp)
-    tmp.replace(path)  # never leaves a half-written checkpoint
-
-
-def load_checkpoint(path, model, optimizer=None, map_location="cpu") -> dict:
-    """Load weights (and optimizer state) into ``model``; returns the checkpoint dict with a History."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False)
-    except Exception as e:
-        raise CheckpointError(f"{path} is not a readable checkpoint ({type(e).__name__}: {e}); delete it or pass another path") from e
-    if not isinstance(ckpt, dict) or ckpt.get("format") != "dl-course-checkpoint-1":
-        raise CheckpointError(f"{path} was not written by course.train.save_checkpoint; pass another path")
-    mine, theirs = _signature(model), ckpt["signature"]
-    if mine != theirs:
-        missing = sorted(set(mine) - set(theirs))[:3]
-        extra = sorted(set(theirs) - set(mine))[:3]
-        shapes = [f"{k}: {theirs[k]} vs {mine[k]}" for k in sorted(set(mine) & set(theirs)) if mine[k] != theirs[k]][:3]
-        raise CheckpointError(
-            f"{path} holds a different model: missing {missing}, unexpected {extra}, shape mismatches {shapes}. "
-            "Build the same architecture as the run that saved it, or start without resume."
-        )
-    model.load_state_dict(ckpt["model"])
-    if optimizer is not None and ckpt.get("optimizer") is not None:
-        optimizer.load_state_dict(ckpt["optimizer"])
-    ckpt["history"] = History(**ckpt["history"])
-    return ckpt
-
-
 @torch.no_grad()
 def evaluate(model, x, y, batch_size=512, device=None, transform=to_float, amp=True) -> tuple[float, float]:
     """Mean cross-entropy and accuracy of ``model`` on tensors x, y."""
@@ -202,11 +183,14 @@ def evaluate(model, x, y, batch_size=512, device=None, transform=to_float, amp=T
 
 def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, x_val=None, y_val=None,
         device=None, transform: Callable = to_float, augment: Callable | None = None, label: str = "run",
-        progress: bool = True) -> History:
-    """Train with AdamW, warm-up and cosine decay, early stopping and best-model checkpoints.
+        progress: bool = True, callbacks: Sequence[Callback] = ()) -> History:
+    """Train with the configured optimizer and schedule, early stopping and best-model checkpoints.
 
     x: (N, C, H, W) uint8 or float images, y: (N,) labels. Without x_val, ``config.val_fraction``
-    of x is held out. ``augment`` runs on each float batch on the device (training only).
+    of x is held out. ``augment`` runs on each float batch on the device (training only). After
+    every epoch each callback is called as ``callback(epoch, figures, model)``; training stops
+    after an epoch for which any of them returns True. Only parameters with ``requires_grad``
+    are optimised.
     """
     if len(x) == 0:
         raise ValueError("the training set is empty: check the data loading step")
@@ -216,10 +200,17 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
         x, y, x_val, y_val = split_train_val(x, y, config.val_fraction, config.seed)
     device = torch.device(device) if device is not None else pick_device()
     model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+        base_transform = transform
+        transform = lambda images: base_transform(images).contiguous(memory_format=torch.channels_last)  # noqa: E731
     x, y = x.to(device), y.to(device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("the model has no trainable parameters (every requires_grad is False)")
+    optimizer = make_optimizer(trainable, config)
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
-    total, warm = config.epochs * steps_per_epoch, max(1, int(config.warmup_epochs * steps_per_epoch))
+    total = config.epochs * steps_per_epoch
     history, start_epoch = History(label=label), 1
     stopper = EarlyStopping(config.patience, config.min_delta, "min" if config.monitor == "val_loss" else "max")
     if config.resume and config.checkpoint and Path(config.checkpoint).exists():
@@ -230,8 +221,7 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     done = (start_epoch - 1) * steps_per_epoch  # steps already taken before a resume
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] = config.lr
-    schedule = torch.optim.lr_scheduler.LambdaLR(  # linear warm-up, then cosine decay to 0
-        optimizer, lambda s: min(1.0, (s + done + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, (s + done) / total))))
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s + done, total, steps_per_epoch))
     best_state = copy.deepcopy(model.state_dict())
     gen = torch.Generator(device="cpu").manual_seed(config.seed + start_epoch)
     bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, disable=not progress)
@@ -252,10 +242,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(-1) == yb).sum()
             seen += len(idx)
+        train_s = time.perf_counter() - t0
         val_loss, val_acc = evaluate(model, x_val, y_val, device=device, transform=transform, amp=config.amp)
         row = dict(epoch=epoch, train_loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
                    val_loss=val_loss, val_acc=val_acc, lr=optimizer.param_groups[0]["lr"],
-                   time_s=time.perf_counter() - t0, images_per_s=seen / (time.perf_counter() - t0))
+                   time_s=time.perf_counter() - t0, images_per_s=seen / train_s)
         history.epochs.append(row)
         bar.set_postfix(val_acc=f"{val_acc:.4f}", val_loss=f"{val_loss:.4f}")
         if stopper.step(row[config.monitor]):
@@ -263,8 +254,10 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             best_state = copy.deepcopy(model.state_dict())
             if config.checkpoint:
                 save_checkpoint(config.checkpoint, model, optimizer, epoch, history)
-        if stopper.should_stop:
+        asked_to_stop = [bool(cb(epoch, dict(row), model)) for cb in callbacks]  # every callback sees every epoch
+        if stopper.should_stop or any(asked_to_stop):
             history.stopped_early = True
             break
-    model.load_state_dict(best_state)  # the best epoch's weights, not the last
+    if config.restore_best:
+        model.load_state_dict(best_state)  # the best epoch's weights, not the last
     return history

@@ -53,3 +53,16 @@ def test_record_writes_json(tmp_path, monkeypatch):
     with pytest.raises(TypeError, match="record\\(\\) takes"):
         course.record(bad=object())
     assert "bad" not in metrics.recorded()
+
+
+def test_grading_sizes_apply_only_under_nbgrader(monkeypatch):
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    monkeypatch.setenv("COURSE_PROFILE", "smoke")
+    p = resolve_profile()
+    assert not p.grading and p.pick(smoke=4, full=50, grading=1) == 4
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    p = resolve_profile()
+    assert p.grading and "grading" in p.reason and p.pick(smoke=4, full=50, grading=1) == 1
+    assert p.pick(smoke=4, full=50) == 4  # no grading size given: the smoke size
+    monkeypatch.setenv("COURSE_PROFILE", "full")
+    assert resolve_profile().pick(smoke=4, full=50, grading=1) == 50  # an explicit full run stays full

@@ -5,7 +5,7 @@ import torch
 import torch.nn as nn
 
 from course import data
-from course.train import (CheckpointError, EarlyStopping, History, TrainConfig, evaluate, fit,
+from course.train import (CheckpointError, EarlyStopping, History, TrainConfig, evaluate, fit, lr_factor, make_optimizer,
                           load_checkpoint, random_shift_flip, save_checkpoint, split_train_val)
 
 matplotlib.use("Agg")
@@ -110,3 +110,75 @@ def test_history_plots_several_runs():
     b = History("b", [dict(epoch=1, train_loss=2, val_loss=2, train_acc=0.4, val_acc=0.4)])
     axes = a.plot(b)
     assert len(axes[0].lines) == 2 * 2 + 1  # train and validation per run, and the best-epoch marker
+
+
+def test_sgd_with_onecycle_matches_torchs_onecycle_lr():
+    model = nn.Linear(4, 2)
+    cfg = TrainConfig(epochs=5, batch_size=10, lr=0.4, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
+                      schedule="onecycle", warmup_epochs=1.5)
+    opt = make_optimizer(list(model.parameters()), cfg)
+    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9 and opt.defaults["weight_decay"] == 5e-4
+    steps_per_epoch, total = 10, 50
+    ref_opt = torch.optim.SGD(nn.Linear(4, 2).parameters(), lr=0.4)
+    ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=0.4, total_steps=total, pct_start=15 / 50,
+                                              cycle_momentum=False)
+    for step in range(total):
+        assert 0.4 * lr_factor(cfg, step, total, steps_per_epoch) == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-6), step
+        ref_opt.step()
+        ref.step()
+
+
+def test_step_and_constant_schedules_and_factories():
+    cfg = TrainConfig(schedule="step", step_epochs=2, step_gamma=0.5)
+    assert [lr_factor(cfg, s, 100, 10) for s in (0, 19, 20, 40)] == [1.0, 1.0, 0.5, 0.25]
+    assert lr_factor(TrainConfig(schedule="constant"), 7, 10, 1) == 1.0
+    made = []
+    cfg = TrainConfig(epochs=2, batch_size=50, optimizer=lambda params, c: made.append(1) or torch.optim.RMSprop(params, lr=c.lr),
+                      schedule=lambda step, total: 1 - step / total)
+    h = fit(_mlp(16, 8), torch.randn(100, 1, 2, 4), torch.randint(0, 10, (100,)), cfg, device="cpu", progress=False)
+    # 90 training images in batches of 50: 2 steps per epoch, 4 in all; lr = 1e-3 * (1 - steps taken / 4)
+    assert made == [1] and h["lr"] == [pytest.approx(0.5e-3), pytest.approx(0.0)]
+    with pytest.raises(ValueError, match="optimizer='lion'"):
+        TrainConfig(optimizer="lion")
+    with pytest.raises(ValueError, match="schedule='cyclic'"):
+        TrainConfig(schedule="cyclic")
+
+
+def test_callbacks_see_every_epoch_and_can_stop(tmp_path):
+    seen = []
+
+    def stop_at_three(epoch, figures, model):
+        seen.append((epoch, sorted(figures)))
+        return epoch == 3
+
+    x, y = torch.randn(200, 1, 2, 4), torch.randint(0, 10, (200,))
+    h = fit(_mlp(16, 8), x, y, TrainConfig(epochs=10, batch_size=50), device="cpu", progress=False,
+            callbacks=[stop_at_three, lambda e, f, m: False])
+    assert [e for e, _ in seen] == [1, 2, 3] and h.stopped_early and len(h.epochs) == 3
+    assert {"val_loss", "val_acc", "train_loss", "train_acc"} <= set(seen[0][1])
+
+
+def test_restore_best_false_keeps_the_last_weights():
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(600, 1, 8, 8, generator=g), torch.randint(0, 10, (600,), generator=g)
+    cfg = TrainConfig(epochs=12, batch_size=32, lr=3e-3, weight_decay=0, warmup_epochs=0, restore_best=False)
+    model = _mlp(256, 64)
+    h = fit(model, x, y, cfg, device="cpu", progress=False)
+    _, _, x_val, y_val = split_train_val(x, y, cfg.val_fraction, cfg.seed)
+    assert h.best_epoch < 12  # random labels: validation loss climbs once memorising starts
+    assert evaluate(model, x_val, y_val)[0] == pytest.approx(h.epochs[-1]["val_loss"], rel=1e-5)
+
+
+def test_channels_last_trains_a_conv_net():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    h = fit(model, torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,)), TrainConfig(epochs=1, batch_size=16, channels_last=True),
+            device="cpu", progress=False)
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last) and len(h.epochs) == 1
+
+
+def test_history_at_reads_one_epoch():
+    h = History("a", [dict(epoch=1, val_acc=0.1), dict(epoch=2, val_acc=0.2)])
+    assert h.at(2)["val_acc"] == 0.2
+    with pytest.raises(KeyError, match="has no epoch 3"):
+        h.at(3)
