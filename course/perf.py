@@ -8,7 +8,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 
-def _sync(device: torch.device) -> None:
+def synchronize(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -20,12 +20,12 @@ def matmul_peak_flops(device: torch.device | str = "cpu", dtype: torch.dtype = t
     n = n or (8192 if device.type == "cuda" else 2048)
     a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     a @ b
-    _sync(device)
+    synchronize(device)
     best = math.inf
     for _ in range(repeats):
         t0 = time.perf_counter()
         a @ b
-        _sync(device)
+        synchronize(device)
         best = min(best, time.perf_counter() - t0)
     return 2 * n**3 / best
 
