@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .attention import scaled_dot_product_attention
 
@@ -63,10 +64,16 @@ class MultiHeadAttention(nn.Module):
         self.W_v = nn.Linear(d_model, d_model, bias=bias)
         self.W_o = nn.Linear(d_model, d_model, bias=bias)
 
-    def forward(self, query, key=None, value=None, mask=None):
+    def forward(self, query, key=None, value=None, mask=None, need_weights: bool = True):
+        """(output (B, N, d_model), weights (B, h, N, M)); with need_weights=False, PyTorch's fused
+        kernel computes the same output without storing the weights, which are then None."""
         key = query if key is None else key
         value = key if value is None else value
-        return multi_head_attention(query, key, value, self.W_q, self.W_k, self.W_v, self.W_o, self.h, mask)
+        if need_weights:
+            return multi_head_attention(query, key, value, self.W_q, self.W_k, self.W_v, self.W_o, self.h, mask)
+        q, k, v = (split_heads(W(t), self.h) for W, t in ((self.W_q, query), (self.W_k, key), (self.W_v, value)))
+        out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # bool mask: True = may attend, as here
+        return self.W_o(merge_heads(out)), None  # (B, h, N, d_k) -> (B, N, D)
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":

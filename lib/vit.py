@@ -6,7 +6,15 @@ Dosovitskiy et al., "An Image is Worth 16x16 Words", ICLR 2021, Eqs. (1)-(4):
     z_l = MLP(LN(z'_l)) + z'_l                             (pre-norm MLP, residual)
     y = LN(z_L^0)                                          (the class token's output, then a linear head)
 Patches are read left to right, top to bottom; each is flattened in (C, P, P) order, so the
-linear projection E equals a Conv2d with kernel and stride P whose weight is E reshaped.
+linear projection E equals a Conv2d with kernel and stride P whose weight is E reshaped. The
+attention is ``lib.mha.MultiHeadAttention`` with separate W_q, W_k, W_v, W_o, so that they can be
+addressed by name (LoRA adapts W_q and W_v: ``lib.lora.add_lora(vit, ("W_q", "W_v"))``).
+
+Where this differs from torchvision's ``VisionTransformer``: LayerNorm eps is PyTorch's default 1e-5
+(torchvision uses 1e-6); positions are the fixed sinusoidal table by default (torchvision learns
+them; ``positional="learned"`` does too); the projection is a Linear on patches (torchvision's is
+the equivalent strided Conv2d, see ``PatchEmbedding.as_conv``); q, k and v are separate layers
+(torchvision packs them in ``nn.MultiheadAttention.in_proj_weight``).
 """
 from __future__ import annotations
 
@@ -14,11 +22,9 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
-from .mha import merge_heads, split_heads
+from .mha import MultiHeadAttention
 from .positional import sinusoidal_encoding
-from .attention import scaled_dot_product_attention
 
 
 def patchify(images: torch.Tensor, patch_size: int) -> torch.Tensor:
@@ -68,7 +74,7 @@ class PatchEmbedding(nn.Module):
         """The same map as a strided convolution (kernel = stride = patch size)."""
         P, D = self.patch_size, self.proj.out_features
         C = self.proj.in_features // P**2
-        conv = nn.Conv2d(C, D, kernel_size=P, stride=P)
+        conv = nn.Conv2d(C, D, kernel_size=P, stride=P, dtype=self.proj.weight.dtype, device=self.proj.weight.device)
         with torch.no_grad():
             conv.weight.copy_(self.proj.weight.view(D, C, P, P))
             conv.bias.copy_(self.proj.bias)
@@ -80,21 +86,14 @@ class EncoderBlock(nn.Module):
 
     def __init__(self, d_model: int, h: int, mlp_ratio: int = 2, dropout: float = 0.0):
         super().__init__()
-        self.h = h
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
-        self.W_qkv = nn.Linear(d_model, 3 * d_model)  # W_q, W_k, W_v side by side
-        self.W_o = nn.Linear(d_model, d_model)
+        self.attn = MultiHeadAttention(d_model, h)  # W_q, W_k, W_v, W_o
         self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
                                  nn.Dropout(dropout), nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
 
     def attention(self, x: torch.Tensor, need_weights: bool = False):
-        q, k, v = self.W_qkv(x).chunk(3, dim=-1)  # (B, N, D) each
-        q, k, v = (split_heads(t, self.h) for t in (q, k, v))  # (B, N, D) -> (B, h, N, d_k)
-        if need_weights:
-            out, weights = scaled_dot_product_attention(q, k, v)
-        else:  # the fused kernel: same result, never stores the (N, N) weights
-            out, weights = F.scaled_dot_product_attention(q, k, v), None
-        return self.W_o(merge_heads(out)), weights  # (B, h, N, d_k) -> (B, N, D)
+        """Multi-head self-attention of x (B, N, D); the fused kernel when the weights are not needed."""
+        return self.attn(x, need_weights=need_weights)
 
     def forward(self, x: torch.Tensor, need_weights: bool = False):
         a, weights = self.attention(self.ln1(x), need_weights)

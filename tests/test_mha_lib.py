@@ -56,3 +56,16 @@ def test_split_merge_shapes_and_inverse():
 def test_parameter_count_matches_torch():
     ours, ref = _pair(64, 8)
     assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters()) == 4 * (64 * 64 + 64)
+
+
+def test_fused_path_equals_explicit_path_with_a_mask():
+    from lib.mha import MultiHeadAttention, padding_mask
+
+    torch.manual_seed(9)
+    mha = MultiHeadAttention(12, 3)
+    x = torch.randn(2, 5, 12)
+    mask = padding_mask(torch.tensor([5, 3]), 5)
+    explicit, w = mha(x, mask=mask)
+    fused, none = mha(x, mask=mask, need_weights=False)
+    assert none is None and w.shape == (2, 3, 5, 5)
+    torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)

@@ -67,3 +67,37 @@ def test_class_token_is_what_gets_classified():
     z = model.tokens(x)
     assert z.shape == (3, 50, 64)
     torch.testing.assert_close(z[:, 0], (model.cls[0, 0] + model.pos[0, 0]).expand(3, -1))
+
+
+def test_attention_is_libs_multi_head_attention_and_matches_torch():
+    torch.manual_seed(3)
+    block = EncoderBlock(16, 4)
+    torch_mha = nn.MultiheadAttention(16, 4, batch_first=True)
+    block.attn.load_from_torch(torch_mha)
+    x = torch.randn(2, 9, 16)
+    expected, expected_w = torch_mha(x, x, x, average_attn_weights=False)
+    for need in (True, False):
+        out, w = block.attention(x, need_weights=need)
+        torch.testing.assert_close(out, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(block.attention(x, need_weights=True)[1], expected_w)
+    assert {n for n, _ in block.attn.named_children()} == {"W_q", "W_k", "W_v", "W_o"}
+
+
+def test_as_conv_keeps_dtype_and_device():
+    embed = PatchEmbedding(4, 3, 8).double()
+    conv = embed.as_conv()
+    assert conv.weight.dtype == torch.float64 and conv.weight.device == embed.proj.weight.device
+    x = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    torch.testing.assert_close(conv(x).flatten(2).transpose(1, 2), embed(x))
+
+
+def test_lora_targets_the_vits_query_and_value_by_name():
+    from lib.lora import add_lora
+
+    torch.manual_seed(4)
+    model = ViT(ViTConfig(depth=2, d_model=32, h=4)).eval()
+    x = torch.randn(2, 1, 28, 28)
+    before = model(x)
+    names = add_lora(model, ("W_q", "W_v"), r=4, alpha=8)
+    assert names == ["blocks.0.attn.W_q", "blocks.0.attn.W_v", "blocks.1.attn.W_q", "blocks.1.attn.W_v"]
+    torch.testing.assert_close(model(x), before)  # B = 0: unchanged until trained
