@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import time
 
@@ -32,8 +31,10 @@ from torchvision.models import vgg16_bn
 from course import data
 from course.perf import synchronize, matmul_peak_flops, train_flops_per_image
 from course.session import seed_everything
-from course.train import evaluate, random_shift_flip, split_train_val, to_float
+from course.train import TrainConfig, evaluate, lr_factor, random_shift_flip, split_train_val, to_float
 from lib.vgg import VGG16
+
+ONE_CYCLE = TrainConfig(schedule="onecycle", warmup_epochs=0.3)  # rising over the first 30% of the budget
 
 
 def sgd(model, lr):
@@ -78,12 +79,8 @@ def train_for(model, x, y, budget_s, batch_size, lr, device, seed=0) -> dict:
             frac = (time.perf_counter() - start) / budget_s
             if frac >= 1:
                 return dict(steps=steps, images=seen, epochs=seen / len(x), train_s=time.perf_counter() - start)
-            # one-cycle: cosine up to lr over the first 30% of the time, cosine down to ~0 after
-            up = frac < 0.3
-            pct = frac / 0.3 if up else (frac - 0.3) / 0.7
-            factor = (1 / 25 + (1 - 1 / 25) * (1 - math.cos(math.pi * pct)) / 2) if up else (1 + math.cos(math.pi * pct)) / 2
-            for group in opt.param_groups:
-                group["lr"] = lr * factor
+            for group in opt.param_groups:  # the elapsed fraction of the budget, read as 10,000 schedule steps
+                group["lr"] = lr * lr_factor(ONE_CYCLE, int(frac * 10_000), 10_000, steps_per_epoch=10_000)
             xb = random_shift_flip(to_float(x[idx].to(device)), pad=4, flip=True).contiguous(memory_format=torch.channels_last)
             train_step(model, opt, xb, y[idx].to(device), device)
             steps, seen = steps + 1, seen + len(idx)
