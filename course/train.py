@@ -7,7 +7,9 @@ weights, and saves the best model (weights, optimizer, epoch, history) to a chec
 later run can resume from. The optimizer (AdamW or SGD with momentum, or a factory of your own)
 and the learning-rate schedule (warm-up and cosine, one-cycle, step, constant, or a function of
 your own) are fields of ``TrainConfig``; ``callbacks`` see every epoch's figures and may stop
-the run. The run's figures live in ``course.history``, checkpoints in ``course.checkpoints``.
+the run. With ``time_budget_s`` the schedule is driven by elapsed wall time instead of the step
+count (``epochs`` is then an upper bound), so a run ends on time on a slow or busy machine.
+The run's figures live in ``course.history``, checkpoints in ``course.checkpoints``.
 """
 from __future__ import annotations
 
@@ -62,6 +64,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = False  # NHWC memory layout: faster convolutions on GPUs and oneDNN CPUs
+    time_budget_s: float | None = None  # wall-time budget of fit: the schedule follows elapsed time, training ends on time
     checkpoint: str | Path | None = None  # where the best model is saved
     resume: bool = False  # continue from ``checkpoint`` if it exists
     seed: int = 0
@@ -71,6 +74,8 @@ class TrainConfig:
             raise ValueError(f"val_fraction must lie strictly between 0 and 1, got {self.val_fraction}")
         if self.monitor not in ("val_loss", "val_acc"):
             raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {self.monitor!r}")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"time_budget_s must be a positive number of seconds (or None), got {self.time_budget_s}")
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
@@ -221,13 +226,24 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     done = (start_epoch - 1) * steps_per_epoch  # steps already taken before a resume
     for group in optimizer.param_groups:
         group["lr"] = group["initial_lr"] = config.lr
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: lr_factor(config, s + done, total, steps_per_epoch))
+    t_start, budget = time.perf_counter(), config.time_budget_s
+
+    def factor(step: int) -> float:
+        """The schedule at ``step``; under a time budget, the total is projected from the elapsed time."""
+        if budget is None or step == 0:
+            return lr_factor(config, step, total, steps_per_epoch)
+        progress = (time.perf_counter() - t_start) / budget  # fraction of the budget spent
+        projected = max(step + 1, math.ceil(step / progress)) if progress > 0 else total
+        return lr_factor(config, step, min(projected, total), steps_per_epoch)
+
+    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s + done))
+    val_s = 0.0  # the last validation pass's duration: under a time budget, kept free for the final one
     best_state = copy.deepcopy(model.state_dict())
     gen = torch.Generator(device="cpu").manual_seed(config.seed + start_epoch)
     bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, disable=not progress)
     for epoch in bar:
         model.train()
-        t0, seen, loss_sum, correct = time.perf_counter(), 0, 0.0, 0
+        t0, seen, loss_sum, correct, out_of_time = time.perf_counter(), 0, 0.0, 0, False
         for idx in torch.randperm(len(x), generator=gen).to(device).split(config.batch_size):
             xb, yb = transform(x[idx]), y[idx]
             if augment is not None:
@@ -242,13 +258,22 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             loss_sum += loss.detach() * len(idx)
             correct += (logits.argmax(-1) == yb).sum()
             seen += len(idx)
+            out_of_time = budget is not None and time.perf_counter() - t_start + val_s >= budget
+            if out_of_time:
+                break
         train_s = time.perf_counter() - t0
+        t_val = time.perf_counter()
         val_loss, val_acc = evaluate(model, x_val, y_val, device=device, transform=transform, amp=config.amp)
+        val_s = time.perf_counter() - t_val
         row = dict(epoch=epoch, train_loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
                    val_loss=val_loss, val_acc=val_acc, lr=optimizer.param_groups[0]["lr"],
-                   time_s=time.perf_counter() - t0, images_per_s=seen / train_s)
+                   time_s=time.perf_counter() - t0, images=seen, images_per_s=seen / train_s)
         history.epochs.append(row)
         bar.set_postfix(val_acc=f"{val_acc:.4f}", val_loss=f"{val_loss:.4f}")
+        if budget is not None and not out_of_time:  # the epochs the rest of the budget will take
+            left = budget - (time.perf_counter() - t_start)
+            bar.total = min(config.epochs, epoch + max(1, math.ceil(left / row["time_s"])))
+            bar.refresh()
         if stopper.step(row[config.monitor]):
             history.best_epoch = epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -257,6 +282,8 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
         asked_to_stop = [bool(cb(epoch, dict(row), model)) for cb in callbacks]  # every callback sees every epoch
         if stopper.should_stop or any(asked_to_stop):
             history.stopped_early = True
+            break
+        if out_of_time:
             break
     if config.restore_best:
         model.load_state_dict(best_state)  # the best epoch's weights, not the last

@@ -69,3 +69,22 @@ def test_fused_path_equals_explicit_path_with_a_mask():
     fused, none = mha(x, mask=mask, need_weights=False)
     assert none is None and w.shape == (2, 3, 5, 5)
     torch.testing.assert_close(fused, explicit, atol=1e-5, rtol=1e-5)
+
+
+def test_one_gemm_self_attention_has_torchs_gradients_and_respects_replaced_projections():
+    from lib.mha import MultiHeadAttention
+
+    torch.manual_seed(4)
+    ours, ref = MultiHeadAttention(16, 4), nn.MultiheadAttention(16, 4, batch_first=True)
+    ours.load_from_torch(ref)
+    x = torch.randn(3, 7, 16)
+    ours(x, need_weights=False)[0].square().sum().backward()  # self-attention: one GEMM for q, k, v
+    ref(x, x, x, need_weights=False)[0].square().sum().backward()
+    D = 16
+    for i, W in enumerate((ours.W_q, ours.W_k, ours.W_v)):
+        torch.testing.assert_close(W.weight.grad, ref.in_proj_weight.grad[i * D:(i + 1) * D], atol=1e-5, rtol=1e-4)
+    calls = []
+    ours.W_v.register_forward_hook(lambda m, i, o: calls.append(o.shape))  # a hooked (or replaced) W_v must run
+    out, _ = ours(x, need_weights=False)
+    assert calls == [(3, 7, 16)]
+    torch.testing.assert_close(out, ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)

@@ -27,3 +27,16 @@ def test_vit_b_16_builds_offline_with_a_new_head():
     model = load_vit_b_16(pretrained=False, num_classes=10)  # the same code path as the pretrained one, no download
     assert isinstance(model.heads.head, nn.Linear) and model.heads.head.out_features == 10
     assert model.encoder.layers[0].self_attention.in_proj_weight.shape == (3 * 768, 768)
+
+
+def test_lora_r8_on_vit_b_16_trains_under_one_percent():
+    from lib.lora import add_lora_packed, freeze_except_lora
+
+    model = load_vit_b_16(pretrained=False, num_classes=10)
+    n_base = sum(p.numel() for p in model.parameters())
+    add_lora_packed(model, r=8, alpha=16)
+    trainable, n_all = freeze_except_lora(model, trainable=("heads",))
+    # by hand: per layer, q and v each get A (8 x 768) and B (768 x 8); 12 layers; plus the 768 -> 10 head
+    lora = 12 * 2 * (8 * 768 + 768 * 8)
+    assert n_all == n_base + lora and trainable == lora + 768 * 10 + 10
+    assert trainable / n_all < 0.01  # the target; PEFT's ViT LoRA example trains 0.77%

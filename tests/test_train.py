@@ -182,3 +182,48 @@ def test_history_at_reads_one_epoch():
     assert h.at(2)["val_acc"] == 0.2
     with pytest.raises(KeyError, match="has no epoch 3"):
         h.at(3)
+
+
+class _Clock:
+    """A fake clock for course.train: every forward pass of the wrapped model costs ``cost`` seconds."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+
+def test_time_budget_drives_the_schedule_and_ends_on_time(monkeypatch):
+    import math
+    import time as real_time
+    import types
+
+    import course.train
+
+    clock = _Clock()
+    monkeypatch.setattr(course.train, "time", types.SimpleNamespace(perf_counter=clock.perf_counter, sleep=real_time.sleep))
+
+    class Costly(nn.Module):  # 0.1 s per batch, training or validation
+        def __init__(self):
+            super().__init__()
+            self.net = _mlp(8, 8)
+
+        def forward(self, x):
+            clock.now += 0.1
+            return self.net(x)
+
+    lrs = []
+    cfg = TrainConfig(epochs=1000, batch_size=10, lr=1.0, warmup_epochs=0.01, val_fraction=0.1, time_budget_s=5.0,
+                      schedule=lambda step, total: lrs.append((step, total, clock.now)) or 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
+    h = fit(Costly(), torch.randn(200, 1, 2, 4), torch.randint(0, 10, (200,)), cfg, device="cpu", progress=False)
+    # 180 training images = 18 steps an epoch, 0.1 s each; 20 validation images = 1 batch (0.1 s) per epoch
+    assert clock.now <= 5.0 + 0.1 + 1e-9  # the budget holds (one validation batch may finish past it)
+    steps = sum(e["images"] for e in h.epochs) // 10
+    assert 45 <= steps <= 48  # ~50 batches fit in 5 s, less the validation passes
+    # the schedule saw the total it would take at the speed so far: step / total = elapsed / budget
+    for step, total, now in lrs[1:]:
+        assert step / total == pytest.approx(now / 5.0, abs=0.03), (step, total, now)
+    assert h["lr"][-1] < 0.02  # the cosine reached (nearly) zero when the time ran out
+    with pytest.raises(ValueError, match="time_budget_s"):
+        TrainConfig(time_budget_s=0)
