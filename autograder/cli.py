@@ -28,7 +28,12 @@ def _cmd_grade(args) -> int:
     root = course_root(args.root)
     work = Path(args.work)
     start = time.perf_counter()
-    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None)
+    from .sandbox import SandboxConfig
+
+    sandbox = False if args.no_sandbox else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s,
+                                                          max_processes=args.max_processes)
+    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None,
+                              sandbox=sandbox)
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
     print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
@@ -79,6 +84,18 @@ def _cmd_samples(args) -> int:
     return 0
 
 
+def _sandbox_options(p) -> None:
+    from .sandbox import SandboxConfig
+
+    d = SandboxConfig()
+    p.add_argument("--no-sandbox", action="store_true",
+                   help="grade in ordinary kernels with your rights (every row is marked unsandboxed)")
+    p.add_argument("--memory-gib", type=float, default=d.memory_gib, help=f"memory limit per kernel (default {d.memory_gib:g})")
+    p.add_argument("--wall-s", type=float, default=d.wall_s, help=f"wall-time limit per notebook (default {d.wall_s:g} s)")
+    p.add_argument("--max-processes", type=int, default=d.max_processes,
+                   help=f"process and thread limit per kernel (default {d.max_processes})")
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="autograder", description=__doc__)
     p.add_argument("--root", help="course directory (default: this repository)")
@@ -93,11 +110,13 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("assignments", nargs="*")
     g.add_argument("--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)")
     g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
+    _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
 
     a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
     a.add_argument("assignments", nargs="*")
     a.add_argument("--work", default="build/grading")
+    _sandbox_options(a)
     a.set_defaults(func=_cmd_all, submissions=None)
 
     n = sub.add_parser("run", help="execute source notebooks with papermill; keep outputs and metrics")

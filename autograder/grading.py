@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,6 +19,7 @@ from nbgrader.api import Gradebook
 from .examples import Example, load_examples, write_submissions
 from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
 from .release import generate
+from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
 
 
 @dataclass
@@ -38,6 +40,8 @@ class NotebookResult:
     score: float
     max_score: float
     cells: list[CellResult] = field(default_factory=list)
+    sandbox: str = "sandboxed"  # or "unsandboxed": graded in an ordinary kernel with the grader's rights
+    events: list[str] = field(default_factory=list)  # what the sandbox did to this notebook (wall-time kill, ...)
 
     @property
     def failed(self) -> list[CellResult]:
@@ -70,8 +74,21 @@ def _test_ids(source_nb: Path) -> set[str]:
             if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
 
 
-def read_results(root: Path, work: Path, names: list[str]) -> list[NotebookResult]:
-    results = []
+def _sandbox_events(work: Path) -> dict[str, list[str]]:
+    """notebook folder -> what the sandbox launcher recorded about its kernel, in plain words."""
+    path, out = work / "sandbox" / "events.jsonl", {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            e = json.loads(line)
+            if e["event"] == "wall-time":
+                out.setdefault(e["cwd"], []).append(f"killed after the {e['limit_s']:.0f} s wall-time limit per notebook")
+            elif e["event"] in ("killed", "exit"):
+                out.setdefault(e["cwd"], []).append(f"the kernel died (exit code {e['code']})")
+    return out
+
+
+def read_results(root: Path, work: Path, names: list[str], sandbox: str = "sandboxed") -> list[NotebookResult]:
+    results, events = [], _sandbox_events(work)
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}", "dl-course") as gb:
         for name in names:
             for student in sorted(p.name for p in (work / "autograded").iterdir() if (p / name).is_dir()):
@@ -84,14 +101,41 @@ def read_results(root: Path, work: Path, names: list[str]) -> list[NotebookResul
                                    bool(g.needs_manual_grade), msgs.get(g.name, ""))
                         for g in sorted(nb.grades, key=lambda g: g.name)
                     ]
-                    results.append(NotebookResult(student, name, nb.name, float(nb.score), float(nb.max_score), cells))
+                    folder = str((work / "autograded" / student / name).resolve())
+                    results.append(NotebookResult(student, name, nb.name, float(nb.score), float(nb.max_score), cells,
+                                                  sandbox, events.get(folder, [])))
     return results
 
 
-def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None) -> tuple[list[NotebookResult], list[Example]]:
-    """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions."""
+def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig) -> tuple[list[str], dict[str, str], str]:
+    """(nbgrader options, environment, "sandboxed" or "unsandboxed"); says so loudly when unsandboxed."""
+    if sandbox is False:
+        print("WARNING: grading UNSANDBOXED (--no-sandbox): submissions run with your rights, "
+              "network, and read access to source/ and the gradebook", flush=True)
+        return [], {}, "unsandboxed"
+    config = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig()
+    ok, found = probe(config.bwrap or find_bwrap())
+    if not ok:
+        banner = "!" * 100
+        print(f"{banner}\nWARNING: the grading sandbox cannot start: {found}.\nGrading UNSANDBOXED: submissions run "
+              f"with your rights, network, and read access to source/ and the gradebook; every row is marked "
+              f"'unsandboxed'.\n{banner}", flush=True)
+        return [], {}, "unsandboxed"
+    config.bwrap = found
+    env = install_kernel(work, config)
+    return nbgrader_options(work), env, "sandboxed"
+
+
+def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None,
+          sandbox: bool | SandboxConfig = True) -> tuple[list[NotebookResult], list[Example]]:
+    """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions.
+
+    Each notebook runs in the bubblewrap sandbox of ``autograder.sandbox`` unless ``sandbox`` is
+    False (or the sandbox cannot start here, which is printed and marked on every row).
+    """
     names = assignments(root, wanted)
     work = fresh_work_dir(work)
+    options, env, mode = prepare_sandbox(work, sandbox)
     generate(root, work, names)
     examples: list[Example] = []
     if submissions is None:
@@ -112,27 +156,57 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
                 f"{submissions} holds no submission of {', '.join(names)}: expected "
                 f"{submissions}/<student>/<assignment>/<notebook>.ipynb"
             )
-    graded = []
+    graded, unfinished = [], {}
     for name in names:
         if any((work / "submitted").glob(f"*/{name}")):
             print(f"autograding {name} ...", flush=True)
-            nbgrader(["autograde", name, "--force"], root, work, quiet=True)
+            proc = nbgrader(["autograde", name, "--force", *options], root, work, quiet=True, extra_env=env, check=False)
+            failed = re.findall(rf"error processing assignment '{re.escape(name)}' for student '([^']+)'", proc.stderr + proc.stdout)
+            if proc.returncode and not failed:
+                raise AutograderError(f"`nbgrader autograde {name}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            unfinished[name] = failed
             graded.append(name)
     nbgrader(["export", f"--to={work / 'grades.csv'}"], root, work, quiet=True)
-    results = read_results(root, work, graded)
+    results = read_results(root, work, graded, mode)
+    results += unfinished_results(root, work, unfinished, mode)
     (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results, examples
 
 
+def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]], mode: str) -> list[NotebookResult]:
+    """Rows for submissions nbgrader could not finish (the kernel died or was killed): 0 points, and why."""
+    events, out = _sandbox_events(work), []
+    for name, students in unfinished.items():
+        for student in students:
+            folder = str((work / "autograded" / student / name).resolve())
+            why = events.get(folder) or ["nbgrader could not execute the notebook (the kernel died)"]
+            for nb in notebooks_of(root, name):
+                cells = nbformat.read(nb, 4).cells
+                points = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)),
+                           c.metadata["nbgrader"].get("solution", False)) for c in cells
+                          if c.metadata.get("nbgrader", {}).get("grade")]
+                results = [CellResult(gid, 0.0, pts, not sol, bool(sol)) for gid, pts, sol in points]  # why: in events
+                out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, why))
+    return out
+
+
+def notebooks_of(root: Path, name: str) -> list[Path]:
+    return sorted((root / "source" / name).glob("*.ipynb"))
+
+
 def table(results: list[NotebookResult]) -> str:
-    head = f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  failed tests"
+    head = f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  {'kernel':<11}  failed tests"
     lines = [head, "-" * len(head)]
     for r in results:
         failed = ", ".join(c.grade_id for c in r.failed) or "-"
-        lines.append(f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  {failed}")
+        lines.append(f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  "
+                     f"{r.sandbox:<11}  {failed}")
     notes = [f"  {r.student} / {c.grade_id}: {c.message}" for r in results for c in r.failed if c.message]
     if notes:
         lines += ["", "why tests failed:"] + notes
+    events = [f"  {r.student} / {r.notebook}: {e}" for r in results for e in r.events]
+    if events:
+        lines += ["", "what the sandbox stopped:"] + events
     return "\n".join(lines)
 
 

