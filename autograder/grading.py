@@ -17,7 +17,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from .examples import Example, load_examples, write_submissions
-from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
+from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
 from .release import generate
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
 
@@ -164,6 +164,8 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
             failed = re.findall(rf"error processing assignment '{re.escape(name)}' for student '([^']+)'", proc.stderr + proc.stdout)
             if proc.returncode and not failed:
                 raise AutograderError(f"`nbgrader autograde {name}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+            for student in failed:
+                print(f"  nbgrader could not finish {student}/{name}: it gets a 0 row that says why", flush=True)
             unfinished[name] = failed
             graded.append(name)
     nbgrader(["export", f"--to={work / 'grades.csv'}"], root, work, quiet=True)
@@ -179,8 +181,8 @@ def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]],
     for name, students in unfinished.items():
         for student in students:
             folder = str((work / "autograded" / student / name).resolve())
-            why = events.get(folder) or ["nbgrader could not execute the notebook (the kernel died)"]
-            for nb in notebooks_of(root, name):
+            why = events.get(folder) or ["nbgrader could not grade this submission (its log is in the autograde output)"]
+            for nb in notebooks(root, name):
                 cells = nbformat.read(nb, 4).cells
                 points = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)),
                            c.metadata["nbgrader"].get("solution", False)) for c in cells
@@ -188,10 +190,6 @@ def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]],
                 results = [CellResult(gid, 0.0, pts, not sol, bool(sol)) for gid, pts, sol in points]  # why: in events
                 out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, why))
     return out
-
-
-def notebooks_of(root: Path, name: str) -> list[Path]:
-    return sorted((root / "source" / name).glob("*.ipynb"))
 
 
 def table(results: list[NotebookResult]) -> str:
