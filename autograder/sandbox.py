@@ -17,14 +17,14 @@ installs a kernelspec, ``dl-course-sandbox``, whose command is this module's lau
   sandbox and records it; nbgrader then sees a dead kernel.
 
 Every launch and every kill is appended to ``<work>/sandbox/events.jsonl``. Where bwrap cannot start
-(macOS, a container without user namespaces) ``probe()`` says why, and the autograder grades
-unsandboxed only when told to, marking every row ``unsandboxed``.
+(macOS, a container without user namespaces) ``probe()`` says why; the autograder then prints a
+banner, grades in ordinary kernels and marks every row ``unsandboxed`` (as with ``--no-sandbox``).
 
 The ``lib`` reference package is still visible read-only inside the sandbox, because today's hidden
 tests import it; moving the references out of the kernel is the next step (issue 9).
 
-nbgrader run by hand uses the plain kernel; to use this one, pass the options ``nbgrader_options``
-returns and set the environment ``kernel_env`` returns (``autograder grade`` does both).
+nbgrader run by hand uses the plain kernel; to use this one, set the environment ``install_kernel``
+returns and pass the options ``nbgrader_options`` returns (``autograder grade`` does both).
 """
 from __future__ import annotations
 

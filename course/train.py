@@ -230,10 +230,11 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
 
     def factor(step: int) -> float:
         """The schedule at ``step``; under a time budget, the total is projected from the elapsed time."""
-        if budget is None or step == 0:
+        if budget is None or step == done:
             return lr_factor(config, step, total, steps_per_epoch)
-        progress = (time.perf_counter() - t_start) / budget  # fraction of the budget spent
-        projected = max(step + 1, math.ceil(step / progress)) if progress > 0 else total
+        progress = (time.perf_counter() - t_start) / budget  # fraction of this call's budget spent
+        # steps before a resume count as done; the ones of this call are projected from their pace
+        projected = done + max(step - done + 1, math.ceil((step - done) / progress)) if progress > 0 else total
         return lr_factor(config, step, min(projected, total), steps_per_epoch)
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s + done))
