@@ -25,6 +25,10 @@ c.IgnorePattern.pattern = (
     r")\s*)*\Z"  # and blank output (tqdm's closing carriage returns)
 )
 
+# A test cell a student deleted is put back (from the gradebook) and graded, not skipped; the
+# autograder's integrity report says it was deleted.
+c.OverwriteCells.add_missing_cells = True
+
 # Students see this in every cell they must fill in.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}
 c.ClearSolutions.text_stub = "YOUR ANSWER HERE"

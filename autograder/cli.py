@@ -23,6 +23,7 @@ def _cmd_release(args) -> int:
 
 
 def _cmd_grade(args) -> int:
+    from .examples import EXAMPLES_DIR
     from .grading import compare_expected, exported_table, grade, table
 
     root = course_root(args.root)
@@ -33,12 +34,14 @@ def _cmd_grade(args) -> int:
     sandbox = False if args.no_sandbox else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s,
                                                           max_processes=args.max_processes)
     results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None,
-                              sandbox=sandbox)
+                              sandbox=sandbox, fresh=args.fresh, cell_timeout=args.cell_timeout,
+                              examples_dir=EXAMPLES_DIR / args.examples if args.examples else EXAMPLES_DIR)
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
     print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
     print(exported_table(work / "grades.csv", results))
-    print(f"\nautograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
+    print(f"\nintegrity report: {work / 'integrity.csv'} ({sum(len(r.flags) for r in results)} rows)")
+    print(f"autograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
     if examples:
         problems = compare_expected(results, examples)
         if problems:
@@ -63,11 +66,29 @@ def _cmd_outputs(args) -> int:
     from .nbg import assignments, notebooks
     from .runner import store_checked_outputs
 
+    from .references import build
+
     root = course_root(args.root)
-    for name in assignments(root, args.assignments):
+    names = assignments(root, args.assignments)
+    refs = build(names, root / "build" / "references")
+    for name in names:
         for nb in notebooks(root, name):
-            n = store_checked_outputs(nb)
+            n = store_checked_outputs(nb, refs)
             print(f"source/{name}/{nb.name}: stored the outputs of {n} checked cells")
+    return 0
+
+
+def _cmd_references(args) -> int:
+    from .nbg import assignments
+    from .references import build, fixtures
+
+    root = course_root(args.root)
+    names = assignments(root, args.assignments)
+    out = build(names, Path(args.out) if args.out else root / "build" / "references")
+    for name in names:
+        print(f"{name}: {len(fixtures(name))} hidden tests' reference values")
+    print(f"written to {out}; hidden tests run by hand (nbval, nbgrader, JupyterLab) find them there, "
+          f"or wherever $COURSE_REFERENCES points")
     return 0
 
 
@@ -94,6 +115,10 @@ def _sandbox_options(p) -> None:
     p.add_argument("--wall-s", type=float, default=d.wall_s, help=f"wall-time limit per notebook (default {d.wall_s:g} s)")
     p.add_argument("--max-processes", type=int, default=d.max_processes,
                    help=f"process and thread limit per kernel (default {d.max_processes})")
+    p.add_argument("--cell-timeout", type=int, default=None,
+                   help="nbgrader's per-cell timeout in seconds (default: nbgrader_config.py's Execute.timeout)")
+    p.add_argument("--fresh", action="store_true",
+                   help="start the batch over; by default a re-run into the same --work keeps what was graded")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -110,14 +135,20 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("assignments", nargs="*")
     g.add_argument("--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)")
     g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
+    g.add_argument("--examples", help="a folder of example sets under autograder/examples (e.g. hostile) instead of the usual ones")
     _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
+
+    f = sub.add_parser("references", help="compute the hidden tests' reference values with lib (the grader does this itself)")
+    f.add_argument("assignments", nargs="*")
+    f.add_argument("--out", help="folder for <assignment>.pt (default: build/references in the course directory)")
+    f.set_defaults(func=_cmd_references)
 
     a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
     a.add_argument("assignments", nargs="*")
     a.add_argument("--work", default="build/grading")
     _sandbox_options(a)
-    a.set_defaults(func=_cmd_all, submissions=None)
+    a.set_defaults(func=_cmd_all, submissions=None, examples=None)
 
     n = sub.add_parser("run", help="execute source notebooks with papermill; keep outputs and metrics")
     n.add_argument("assignments", nargs="*")

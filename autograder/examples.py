@@ -22,6 +22,12 @@
 
 Building them from ``release/`` and ``source/`` keeps them in step with every change to the
 notebook; only the mistakes themselves are written out.
+
+Hostile submissions (``autograder/examples/hostile/``) use a few more keys: ``edit`` (replace any
+cell, test cells included), ``delete`` (grade_ids to remove), ``append`` (extra cells at the end),
+``file`` (hand the notebook in under another name), ``raw`` (hand in this text instead of a
+notebook), ``notebook_of`` (hand in another assignment's release notebook), and under
+``expected``, ``flags``: texts that rows of the integrity report must contain (``[]``: no row).
 """
 from __future__ import annotations
 
@@ -50,10 +56,17 @@ class Example:
     expected_score: float | None = None
     expected_failed: list[str] | None = None
     expected_messages: dict[str, str] = field(default_factory=dict)  # grade_id -> text its failure must contain
+    edit: dict[str, str] = field(default_factory=dict)  # any cell, test cells included
+    delete: list[str] = field(default_factory=list)
+    append: list[str] = field(default_factory=list)  # code cells added at the end
+    file: str | None = None  # the file name it is handed in under (default: the notebook's)
+    raw: str | None = None  # hand in this text instead of a notebook
+    notebook_of: str | None = None  # hand in this assignment's release notebook instead
+    expected_flags: list[str] | None = None  # texts the integrity rows must contain; [] for none
 
 
-def load_examples(assignment: str) -> list[Example]:
-    path = EXAMPLES_DIR / f"{assignment}.yml"
+def load_examples(assignment: str, folder: Path = EXAMPLES_DIR) -> list[Example]:
+    path = folder / f"{assignment}.yml"
     if not path.exists():
         return []
     spec = yaml.safe_load(path.read_text())
@@ -67,6 +80,8 @@ def load_examples(assignment: str) -> list[Example]:
             description=s.get("description", ""), start=s["start"], replace=s.get("replace") or {},
             expected_score=exp.get("score"), expected_failed=exp.get("failed"),
             expected_messages=exp.get("messages") or {},
+            edit=s.get("edit") or {}, delete=s.get("delete") or [], append=s.get("append") or [],
+            file=s.get("file"), raw=s.get("raw"), notebook_of=s.get("notebook_of"), expected_flags=exp.get("flags"),
         ))
     return out
 
@@ -97,14 +112,28 @@ def build(example: Example, source_nb: nbformat.NotebookNode, release_nb: nbform
                 f"answer cell of {example.notebook}; answer cells: {', '.join(answer_ids)}"
             )
         cells[gid].source = text.rstrip("\n")
+    for gid, text in example.edit.items():
+        if gid not in cells:
+            raise AutograderError(f"example {example.student!r} of {example.assignment} edits {gid!r}, which {example.notebook} lacks")
+        cells[gid].source = text.rstrip("\n")
+    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in example.delete]
+    nb.cells += [nbformat.v4.new_code_cell(text.rstrip("\n")) for text in example.append]
     return nb
 
 
 def write_submissions(examples: list[Example], root: Path, release_root: Path, submitted: Path) -> None:
     """Write each example to ``submitted/<student>/<assignment>/<notebook>`` as nbgrader expects."""
     for ex in examples:
-        src = nbformat.read(root / "source" / ex.assignment / ex.notebook, 4)
-        rel = nbformat.read(release_root / ex.assignment / ex.notebook, 4)
-        dest = submitted / ex.student / ex.assignment / ex.notebook
+        dest = submitted / ex.student / ex.assignment / (ex.file or ex.notebook)
         dest.parent.mkdir(parents=True, exist_ok=True)
-        nbformat.write(build(ex, src, rel), dest)
+        if ex.raw is not None:
+            text = ex.raw
+        elif ex.notebook_of:
+            other = sorted((release_root / ex.notebook_of).glob("*.ipynb"))[0]
+            text = other.read_text()
+        else:
+            src = nbformat.read(root / "source" / ex.assignment / ex.notebook, 4)
+            rel = nbformat.read(release_root / ex.assignment / ex.notebook, 4)
+            text = nbformat.writes(build(ex, src, rel)) + "\n"
+        if not dest.exists() or dest.read_text() != text:  # unchanged files keep their time stamp (resume)
+            dest.write_text(text)

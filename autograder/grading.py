@@ -7,6 +7,7 @@ This module only lays out the folders and reads the gradebook back for the table
 from __future__ import annotations
 
 import csv
+import hashlib
 import json
 import re
 import shutil
@@ -16,10 +17,14 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from .examples import Example, load_examples, write_submissions
-from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
+from . import integrity, references
+from .examples import EXAMPLES_DIR, Example, load_examples, write_submissions
+from .nbg import REPO, WORK_MARKER, AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
 from .release import generate
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
+
+
+FINGERPRINT = ".batch"  # in the work folder: the assignments and sources its gradebook was made from
 
 
 @dataclass
@@ -42,6 +47,7 @@ class NotebookResult:
     cells: list[CellResult] = field(default_factory=list)
     sandbox: str = "sandboxed"  # or "unsandboxed": graded in an ordinary kernel with the grader's rights
     events: list[str] = field(default_factory=list)  # what the sandbox did to this notebook (wall-time kill, ...)
+    flags: list[str] = field(default_factory=list)  # its rows of the integrity report, "cell: what happened"
 
     @property
     def failed(self) -> list[CellResult]:
@@ -75,15 +81,12 @@ def _test_ids(source_nb: Path) -> set[str]:
 
 
 def _sandbox_events(work: Path) -> dict[str, list[str]]:
-    """notebook folder -> what the sandbox launcher recorded about its kernel, in plain words."""
-    path, out = work / "sandbox" / "events.jsonl", {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            e = json.loads(line)
-            if e["event"] == "wall-time":
-                out.setdefault(e["cwd"], []).append(f"killed after the {e['limit_s']:.0f} s wall-time limit per notebook")
-            elif e["event"] in ("killed", "exit"):
-                out.setdefault(e["cwd"], []).append(f"the kernel died (exit code {e['code']})")
+    """notebook folder -> what the sandbox launcher recorded about its last kernel, in plain words."""
+    out = {}
+    for folder, events in integrity.runs_by_folder(work / "sandbox" / "events.jsonl").items():
+        words = [w for w in map(integrity.kernel_words, events) if w]
+        if words:
+            out[folder] = words
     return out
 
 
@@ -107,7 +110,8 @@ def read_results(root: Path, work: Path, names: list[str], sandbox: str = "sandb
     return results
 
 
-def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig) -> tuple[list[str], dict[str, str], str]:
+def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig, refs: Path | None = None,
+                    test_cells: list[str] | None = None) -> tuple[list[str], dict[str, str], str]:
     """(nbgrader options, environment, "sandboxed" or "unsandboxed"); says so loudly when unsandboxed."""
     if sandbox is False:
         print("WARNING: grading UNSANDBOXED (--no-sandbox): submissions run with your rights, "
@@ -122,45 +126,96 @@ def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig) -> tuple[list[str
               f"'unsandboxed'.\n{banner}", flush=True)
         return [], {}, "unsandboxed"
     config.bwrap = found
+    config.references, config.test_cells = str(refs or ""), list(test_cells or [])
     env = install_kernel(work, config)
     return nbgrader_options(work), env, "sandboxed"
 
 
+def fingerprint(root: Path, names: list[str]) -> str:
+    """What a gradebook depends on: the source notebooks, the reference fixtures and lib."""
+    h = hashlib.sha256()
+    files = [nb for name in names for nb in notebooks(root, name)]
+    files += sorted((REPO / "autograder" / "references").glob("*.py")) + sorted((REPO / "lib").glob("*.py"))
+    for f in files:
+        h.update(f.name.encode() + f.read_bytes())
+    return h.hexdigest()
+
+
+def open_work(work: Path, root: Path, names: list[str], fresh: bool) -> tuple[Path, bool]:
+    """(work folder, resumed): keep a folder an interrupted run of the same batch left, else start anew."""
+    stamp = ",".join(names) + ":" + fingerprint(root, names)
+    w = work.resolve()
+    if not fresh and (w / WORK_MARKER).exists() and (w / "gradebook.db").exists() and \
+            (w / FINGERPRINT).exists() and (w / FINGERPRINT).read_text() == stamp:
+        print(f"resuming the batch in {w}: what is graded there stays graded (--fresh starts over)", flush=True)
+        return w, True
+    w = fresh_work_dir(work)
+    return w, False
+
+
+def _contents(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
+
+
+def _students(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
 def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None,
-          sandbox: bool | SandboxConfig = True) -> tuple[list[NotebookResult], list[Example]]:
+          sandbox: bool | SandboxConfig = True, fresh: bool = False, cell_timeout: int | None = None,
+          examples_dir: Path = EXAMPLES_DIR) -> tuple[list[NotebookResult], list[Example]]:
     """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions.
 
     Each notebook runs in the bubblewrap sandbox of ``autograder.sandbox`` unless ``sandbox`` is
-    False (or the sandbox cannot start here, which is printed and marked on every row).
+    False (or the sandbox cannot start here, which is printed and marked on every row). Every
+    submission first passes ``integrity.intake``; what it did is in ``<work>/integrity.csv``. A
+    second run of the same batch into the same ``work`` resumes: nbgrader skips what it graded.
     """
     names = assignments(root, wanted)
-    work = fresh_work_dir(work)
-    options, env, mode = prepare_sandbox(work, sandbox)
-    generate(root, work, names)
+    work, resumed = open_work(work, root, names, fresh)
+    refs = references.build(names, work / "references")  # lib runs here, outside every student's kernel
+    sources = {name: [nbformat.read(nb, 4) for nb in notebooks(root, name)] for name in names}
+    test_cells = [integrity.cell_hash(src) for name in names for nb in sources[name] for src in integrity.test_cell_sources(nb)]
+    options, env, mode = prepare_sandbox(work, sandbox, refs, test_cells)
+    if cell_timeout:
+        options = [*options, f"--Execute.timeout={int(cell_timeout)}"]
+    env = {**references.environment(refs), **env}
+    if not resumed:
+        generate(root, work, names)
+        (work / FINGERPRINT).write_text(",".join(names) + ":" + fingerprint(root, names))
     examples: list[Example] = []
     if submissions is None:
         for name in names:
-            examples += load_examples(name)
+            examples += load_examples(name, examples_dir)
         if not examples:
-            raise AutograderError(f"no example submissions for {', '.join(names)} in autograder/examples/")
-        write_submissions(examples, root, root / "release", work / "submitted")
-    else:
-        if not submissions.is_dir():
-            raise AutograderError(f"{submissions} is not a folder of <student>/<assignment>/<notebook>.ipynb")
-        for student_dir in sorted(p for p in submissions.iterdir() if p.is_dir()):
-            for name in names:
-                if (student_dir / name).is_dir():
-                    shutil.copytree(student_dir / name, work / "submitted" / student_dir.name / name)
-        if not (work / "submitted").is_dir():
-            raise AutograderError(
-                f"{submissions} holds no submission of {', '.join(names)}: expected "
-                f"{submissions}/<student>/<assignment>/<notebook>.ipynb"
-            )
+            raise AutograderError(f"no example submissions for {', '.join(names)} in {examples_dir}")
+        submissions = work / "incoming"
+        write_submissions(examples, root, root / "release", submissions)
+    elif not submissions.is_dir():
+        raise AutograderError(f"{submissions} is not a folder of <student>/<assignment>/<notebook>.ipynb")
+    release_nbs = {name: {nb.name: nbformat.read(root / "release" / name / nb.name, 4) for nb in notebooks(root, name)}
+                   for name in names}
+    others = {a: {gid for nb in notebooks(root, a) for gid in integrity._grade_ids(nbformat.read(nb, 4))}
+              for a in assignments(root)}
+    flags: list[integrity.Flag] = []
+    handed_in: dict[str, list[str]] = {name: [] for name in names}
+    for student_dir in _students(submissions):
+        for name in names:
+            if (student_dir / name).is_dir():
+                handed_in[name].append(student_dir.name)
+                dest = work / "submitted" / student_dir.name / name
+                before = _contents(dest)
+                flags += integrity.intake(student_dir.name, name, student_dir / name, release_nbs[name], others, dest)
+                if resumed and _contents(dest) != before:  # handed in anew since the last run: grade it again
+                    shutil.rmtree(work / "autograded" / student_dir.name / name, ignore_errors=True)
+    if not any(handed_in.values()):
+        raise AutograderError(f"{submissions} holds no submission of {', '.join(names)}: expected "
+                              f"{submissions}/<student>/<assignment>/<notebook>.ipynb")
     graded, unfinished = [], {}
     for name in names:
         if any((work / "submitted").glob(f"*/{name}")):
             print(f"autograding {name} ...", flush=True)
-            proc = nbgrader(["autograde", name, "--force", *options], root, work, quiet=True, extra_env=env, check=False)
+            proc = nbgrader(["autograde", name, *options], root, work, quiet=True, extra_env=env, check=False)
             failed = re.findall(rf"error processing assignment '{re.escape(name)}' for student '([^']+)'", proc.stderr + proc.stdout)
             if proc.returncode and not failed:
                 raise AutograderError(f"`nbgrader autograde {name}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
@@ -171,40 +226,71 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
     nbgrader(["export", f"--to={work / 'grades.csv'}"], root, work, quiet=True)
     results = read_results(root, work, graded, mode)
     results += unfinished_results(root, work, unfinished, mode)
+    have = {(r.student, r.assignment) for r in results}
+    nothing = {name: [s for s in handed_in[name] if (s, name) not in have] for name in names}
+    results += unfinished_results(root, work, nothing, mode, why="nothing in this submission could be graded (see the integrity report)")
+    flags += after_grading_flags(work, results, sandbox.memory_gib if isinstance(sandbox, SandboxConfig) else None)
+    rows = {(r.student, r.assignment, f"{r.notebook}.ipynb"): r for r in results}
+    first = {}
+    for r in results:
+        first.setdefault((r.student, r.assignment), r)
+    for f in flags:  # a flag about a file that is no notebook of the assignment goes to the student's first row
+        r = rows.get((f.student, f.assignment, f.notebook)) or first.get((f.student, f.assignment))
+        if r is not None:
+            r.flags.append(f"{f.cell}: {f.what}" if f.notebook == f"{r.notebook}.ipynb" else f"{f.notebook}: {f.what}")
+    integrity.write_csv(flags, work / "integrity.csv")
     (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results, examples
 
 
-def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]], mode: str) -> list[NotebookResult]:
+def after_grading_flags(work: Path, results: list[NotebookResult], memory_gib: float | None) -> list[integrity.Flag]:
+    """What the kernels did (the guard's reports, kills) and what the autograded notebooks show."""
+    runs, flags = integrity.runs_by_folder(work / "sandbox" / "events.jsonl"), []
+    for r in results:
+        folder = work / "autograded" / r.student / r.assignment
+        path = folder / f"{r.notebook}.ipynb"
+        nb = nbformat.read(path, 4) if path.exists() else None
+        flags += integrity.kernel_flags(r.student, r.assignment, f"{r.notebook}.ipynb", runs.get(str(folder.resolve()), []), nb)
+        if nb is not None:
+            flags += integrity.output_flags(r.student, r.assignment, f"{r.notebook}.ipynb", nb, memory_gib)
+    return flags
+
+
+def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]], mode: str,
+                       why: str = "nbgrader could not grade this submission (its log is in the autograde output)") -> list[NotebookResult]:
     """Rows for submissions nbgrader could not finish (the kernel died or was killed): 0 points, and why."""
     events, out = _sandbox_events(work), []
     for name, students in unfinished.items():
         for student in students:
             folder = str((work / "autograded" / student / name).resolve())
-            why = events.get(folder) or ["nbgrader could not grade this submission (its log is in the autograde output)"]
+            reasons = events.get(folder) or [why]
             for nb in notebooks(root, name):
                 cells = nbformat.read(nb, 4).cells
                 points = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)),
                            c.metadata["nbgrader"].get("solution", False)) for c in cells
                           if c.metadata.get("nbgrader", {}).get("grade")]
                 results = [CellResult(gid, 0.0, pts, not sol, bool(sol)) for gid, pts, sol in points]  # why: in events
-                out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, why))
+                out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, reasons))
     return out
 
 
 def table(results: list[NotebookResult]) -> str:
-    head = f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  {'kernel':<11}  failed tests"
+    head = (f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  {'kernel':<11}  {'flags':>5}  "
+            f"failed tests")
     lines = [head, "-" * len(head)]
     for r in results:
         failed = ", ".join(c.grade_id for c in r.failed) or "-"
         lines.append(f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  "
-                     f"{r.sandbox:<11}  {failed}")
+                     f"{r.sandbox:<11}  {len(r.flags):5d}  {failed}")
     notes = [f"  {r.student} / {c.grade_id}: {c.message}" for r in results for c in r.failed if c.message]
     if notes:
         lines += ["", "why tests failed:"] + notes
     events = [f"  {r.student} / {r.notebook}: {e}" for r in results for e in r.events]
     if events:
         lines += ["", "what the sandbox stopped:"] + events
+    flags = [f"  {r.student} / {r.notebook} / {f}" for r in results for f in r.flags]
+    if flags:
+        lines += ["", "integrity report (also in integrity.csv):"] + flags
     return "\n".join(lines)
 
 
@@ -245,4 +331,11 @@ def compare_expected(results: list[NotebookResult], examples: list[Example]) -> 
             if text not in messages.get(gid, ""):
                 problems.append(f"{ex.assignment}/{ex.student}: {gid} should fail with a message containing "
                                 f"{text!r}; got {messages.get(gid, 'no failure')!r}")
+        flags = [f for r in got for f in r.flags]
+        if ex.expected_flags is not None:
+            if not ex.expected_flags and flags:
+                problems.append(f"{ex.assignment}/{ex.student}: expected no integrity rows, got {flags}")
+            for text in ex.expected_flags:
+                if not any(text in f for f in flags):
+                    problems.append(f"{ex.assignment}/{ex.student}: no integrity row mentions {text!r}; rows: {flags}")
     return problems

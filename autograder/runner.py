@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from . import references
 from .nbg import assignments, notebooks
 
 
@@ -69,11 +70,13 @@ def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = 
 
 
 def run(root: Path, out: Path, profile: str, wanted: list[str] | None = None, timeout_s: int | None = None) -> list[RunResult]:
-    results = []
-    for name in assignments(root, wanted):
+    results, names = [], assignments(root, wanted)
+    refs = references.build(names, out / "references")  # the hidden tests in source/ read them
+    for name in names:
         for nb in notebooks(root, name):
             print(f"running {name}/{nb.name} ({profile}) ...", flush=True)
-            r = run_notebook(nb, out / profile / name, profile, timeout_s)
+            with environment(**references.environment(refs)):
+                r = run_notebook(nb, out / profile / name, profile, timeout_s)
             print(f"  {r.status} in {r.wall_s:.1f} s" + (f": {r.error}" if r.error else ""), flush=True)
             results.append(r)
     (out / profile).mkdir(parents=True, exist_ok=True)
@@ -93,11 +96,12 @@ def summary(results: list[RunResult]) -> str:
 CHECK_TAG = "nbval-check-output"
 
 
-def store_checked_outputs(nb: Path, timeout_s: int = 600) -> int:
+def store_checked_outputs(nb: Path, refs: Path, timeout_s: int = 600) -> int:
     """Execute a source notebook (smoke profile) and keep only the outputs that nbval compares.
 
     ``pytest --nbval-lax`` compares the cells tagged ``nbval-check-output`` with their stored
     outputs; every other cell is stored without outputs, so that source diffs stay readable.
+    ``refs`` is the folder of reference values that ``references.build`` wrote (hidden tests read it).
     Returns the number of cells whose outputs were stored.
     """
     import nbformat
@@ -105,7 +109,7 @@ def store_checked_outputs(nb: Path, timeout_s: int = 600) -> int:
 
     original = nbformat.read(nb, 4)
     executed = nbformat.read(nb, 4)
-    with environment(COURSE_PROFILE="smoke"):
+    with environment(COURSE_PROFILE="smoke", **references.environment(refs)):
         NotebookClient(executed, timeout=timeout_s, kernel_name="python3",
                        resources={"metadata": {"path": str(nb.parent)}}).execute()
     stored = 0

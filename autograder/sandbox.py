@@ -20,8 +20,11 @@ Every launch and every kill is appended to ``<work>/sandbox/events.jsonl``. Wher
 (macOS, a container without user namespaces) ``probe()`` says why; the autograder then prints a
 banner, grades in ordinary kernels and marks every row ``unsandboxed`` (as with ``--no-sandbox``).
 
-The ``lib`` reference package is still visible read-only inside the sandbox, because today's hidden
-tests import it; moving the references out of the kernel is the next step (issue 9).
+The ``lib`` reference package is not in the sandbox: the hidden tests read what ``lib`` computed on
+their inputs from ``<work>/references`` (``autograder.references``; read-only inside). The kernel runs
+``autograder/kernel_guard.py`` first; it reports imports of ``lib``, reads outside the allowed paths,
+reads of the reference values outside test cells and replaced comparison functions over a pipe that
+this launcher reads from outside and appends to ``events.jsonl`` (``kind`` = what happened).
 
 nbgrader run by hand uses the plain kernel; to use this one, set the environment ``install_kernel``
 returns and pass the options ``nbgrader_options`` returns (``autograder grade`` does both).
@@ -34,16 +37,18 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 KERNEL_NAME = "dl-course-sandbox"
 REPO = Path(__file__).resolve().parents[1]
-# packages the kernel may import from the repository (read-only); `autograder` and `source/` stay out
-VISIBLE_PACKAGES = ("course", "lib")  # lib: until the hidden tests stop importing it
-ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "NBGRADER_EXECUTION",
-              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
+# packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
+# the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
+VISIBLE_PACKAGES = ("course",)
+ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "COURSE_REFERENCES",
+              "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
 
 
 @dataclass
@@ -53,8 +58,24 @@ class SandboxConfig:
     wall_s: float = 1800.0  # per notebook, on top of nbgrader's per-cell timeout
     read_only: list[str] = field(default_factory=list)  # more paths the kernel may read
     bwrap: str = ""
-    events: str = ""  # the JSON-lines log of launches and kills
+    events: str = ""  # the JSON-lines log of launches, kills and the guard's reports
     runtime_dir: str = ""
+    references: str = ""  # folder of the hidden tests' reference values (read-only inside)
+    guard: str = ""  # kernel_guard.py's copy and its configuration, read-only inside
+    guard_config: str = ""
+    test_cells: list[str] = field(default_factory=list)  # SHA-256 (16 hex) of every test cell's source
+
+
+# what the guard protects: the comparisons hidden tests use, and the way they read their references
+PROTECTED = {
+    "torch": ["allclose", "equal", "isclose", "load", "tensor", "zeros", "ones", "randn", "Generator"],
+    "torch.testing": ["assert_close"],
+    "numpy": ["allclose", "array_equal", "isclose"],
+    "numpy.testing": ["assert_allclose", "assert_array_equal", "assert_equal", "assert_array_almost_equal"],
+    "math": ["isclose", "sqrt"],
+    "course.grading": ["reference"],
+}
+BUILTINS_SKIP = ["input", "raw_input", "exit", "quit", "get_ipython", "display", "__IPYTHON__", "_", "__", "___", "__builtins__", "help"]
 
 
 def find_bwrap() -> str | None:
@@ -105,15 +126,22 @@ def read_only_paths(config: SandboxConfig) -> list[str]:
     return out
 
 
-def bwrap_command(config: SandboxConfig, cwd: str, kernel_argv: list[str]) -> list[str]:
+def bwrap_command(config: SandboxConfig, cwd: str, kernel_argv: list[str], guard_fd: int | None = None) -> list[str]:
     cmd = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
     for p in read_only_paths(config):
         cmd += ["--ro-bind", p, p] if not Path(p).is_symlink() else ["--symlink", os.readlink(p), p]
+    for p in (config.references, config.guard, config.guard_config):
+        if p and Path(p).exists():
+            cmd += ["--ro-bind", p, p]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home",
             "--bind", config.runtime_dir, config.runtime_dir, "--bind", cwd, cwd, "--chdir", cwd]
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
     env.update(HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.matplotlib", TMPDIR="/tmp", COURSE_SANDBOX="1",
                PYTHONDONTWRITEBYTECODE="1", XDG_CACHE_HOME="/tmp/home/.cache")
+    if config.references:
+        env["COURSE_REFERENCES"] = config.references
+    if guard_fd is not None and config.guard:
+        env.update(COURSE_GUARD_FD=str(guard_fd), COURSE_GUARD_CONFIG=config.guard_config)
     for k, v in env.items():
         cmd += ["--setenv", k, v]
     limits = ["prlimit", f"--data={int(config.memory_gib * 2**30)}", f"--nproc={config.max_processes}", "--"]
@@ -135,6 +163,14 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
     config.runtime_dir, config.events = str(runtime), str(base / "events.jsonl")
     # found once per batch: the launcher of each kernel then starts without importing course (and torch)
     config.read_only = [*config.read_only, *(d for d in _data_dirs() if d not in config.read_only)]
+    guard = base / "kernel_guard.py"
+    shutil.copyfile(Path(__file__).with_name("kernel_guard.py"), guard)
+    config.guard, config.guard_config = str(guard), str(base / "guard.json")
+    Path(config.guard_config).write_text(json.dumps({
+        "test_cells": config.test_cells, "references": config.references or str(base / "no-references"),
+        "forbidden": [str(REPO), str(Path(work).resolve()), str(Path.home().resolve())],
+        "allowed": [*read_only_paths(config), str(REPO / "release"), config.runtime_dir, str(base)],
+        "protected": PROTECTED, "builtins_skip": BUILTINS_SKIP}, indent=1))
     cfg_path = base / "config.json"
     cfg_path.write_text(json.dumps(asdict(config), indent=2))
     spec = base / "share" / "jupyter" / "kernels" / KERNEL_NAME
@@ -168,8 +204,15 @@ def launch(config_path: str, connection_file: str) -> int:
         inside.write_text(json.dumps(info))
         inside.chmod(0o600)
     kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside)]
-    proc = subprocess.Popen(bwrap_command(config, cwd, kernel))
+    if config.guard:
+        kernel.append(f"--IPKernelApp.exec_files={json.dumps([config.guard])}")
+    read_end, write_end = os.pipe()  # the guard's reports: written inside, read here, outside the sandbox
+    proc = subprocess.Popen(bwrap_command(config, cwd, kernel, write_end), pass_fds=(write_end,))
+    os.close(write_end)
     _log(config, event="start", cwd=cwd, pid=proc.pid)
+    reports: list[dict] = []
+    reader = threading.Thread(target=_read_reports, args=(config, cwd, read_end, reports), daemon=True)
+    reader.start()
 
     def stop(signum, frame):  # the grader shuts the kernel down: take the sandbox with it
         proc.kill()
@@ -183,11 +226,34 @@ def launch(config_path: str, connection_file: str) -> int:
         proc.wait()
         _log(config, event="wall-time", cwd=cwd, limit_s=config.wall_s)
         return 124
+    reader.join(timeout=5)
+    clean = any(r.get("kind") == "exit" for r in reports)
     if code < 0 and -code == signal.SIGKILL:
         _log(config, event="killed", cwd=cwd, code=code)
     elif code:
         _log(config, event="exit", cwd=cwd, code=code)
+    elif config.guard and not clean:  # exit status 0 without the interpreter's own exit: os._exit(0)
+        _log(config, event="exit", cwd=cwd, code=code, unannounced=True)
     return code
+
+
+def _read_reports(config: SandboxConfig, cwd: str, fd: int, reports: list[dict], limit: int = 10_000) -> None:
+    """Append each JSON line the guard sends to the events log (at most ``limit``; a flood is cut, and said so)."""
+    with os.fdopen(fd, "rb") as pipe:
+        for n, line in enumerate(pipe):
+            if n == limit:
+                _log(config, event="guard", cwd=cwd, kind="flood", limit=limit)
+            if n >= limit:
+                continue
+            try:
+                report = json.loads(line[:20_000])
+                if not isinstance(report, dict):
+                    raise ValueError
+            except ValueError:
+                report = {"kind": "garbled", "text": line[:200].decode(errors="replace")}
+            reports.append(report)
+            _log(config, **{**{k: v for k, v in report.items() if k not in ("event", "cwd", "time")},
+                            "event": "guard", "cwd": cwd})
 
 
 if __name__ == "__main__":

@@ -1,0 +1,245 @@
+"""The integrity report: what each submission did besides answering, one row per cell and event.
+
+Three sources, each read by the grader outside the student's kernel:
+
+* the submitted notebook against the release (``intake``): malformed JSON, a notebook under the
+  wrong name or of another assignment, missing or extra notebooks, edited or deleted test cells;
+* the sandbox launcher's log (``<work>/sandbox/events.jsonl``): the kernel guard's reports
+  (``autograder/kernel_guard.py``), kills at the wall-time limit, kernels that died or ended themselves;
+* the autograded notebook: cells that timed out, hit the memory limit, or printed too much.
+
+``write_csv`` writes ``integrity.csv`` (student, assignment, notebook, cell, what) beside grades.csv.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+OUTPUT_LIMIT_BYTES = 1_000_000  # per cell, after nbgrader's LimitOutput
+MISSING_CELL_NOTE = "This cell (id:{cell_id}) was missing from the submission. It was added back by nbgrader.\n\n"
+
+
+@dataclass(frozen=True)
+class Flag:
+    student: str
+    assignment: str
+    notebook: str
+    cell: str  # a grade_id, "cell N", or "-" for the whole notebook
+    what: str
+
+
+def cell_hash(source: str) -> str:
+    """How the kernel guard names a cell: the SHA-256 of its source, 16 hex digits."""
+    return hashlib.sha256(source.encode()).hexdigest()[:16]
+
+
+def _grade_ids(nb) -> dict[str, nbformat.NotebookNode]:
+    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
+            if isinstance(c.get("metadata", {}).get("nbgrader"), dict) and c.metadata["nbgrader"].get("grade_id")}
+
+
+def _is_test(cell) -> bool:
+    meta = cell.metadata.get("nbgrader", {})
+    return bool(meta.get("grade")) and not meta.get("solution")
+
+
+def test_cell_sources(source_nb) -> list[str]:
+    """The test cells as nbgrader runs them: their source/ text, or that text put back after a deletion."""
+    out = []
+    for gid, cell in _grade_ids(source_nb).items():
+        if _is_test(cell):
+            out += [cell.source, "# " + MISSING_CELL_NOTE.format(cell_id=gid) + cell.source]
+    return out
+
+
+# ----------------------------------------------------------------------------------------------- intake
+def _read(path: Path):
+    """(notebook, None) or (None, why it cannot be graded)."""
+    try:
+        nb = nbformat.read(path, as_version=4)
+    except Exception as e:  # malformed JSON, not a notebook, unreadable bytes
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        return None, f"{path.name} is not a readable notebook ({type(e).__name__}: {first}); it scores 0 until resubmitted"
+    try:
+        nbformat.validate(nb)
+    except Exception as e:
+        first = str(e).strip().splitlines()[0][:160]
+        return None, f"{path.name} is not a valid notebook (nbformat: {first}); it scores 0 until resubmitted"
+    return nb, None
+
+
+def intake(student: str, assignment: str, folder: Path, release: dict[str, nbformat.NotebookNode],
+           others: dict[str, set[str]], dest: Path) -> list[Flag]:
+    """Copy what can be graded from ``folder`` to ``dest`` (nbgrader's submitted/<student>/<assignment>).
+
+    ``release``: notebook name -> the released notebook; ``others``: assignment -> grade_ids of its
+    notebooks, to recognise a notebook handed in under the wrong assignment. Returns the flags.
+    """
+    flags: list[Flag] = []
+    found = {p.name: p for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
+    readable = {}
+    for name, path in found.items():
+        nb, why = _read(path)
+        if why:
+            flags.append(Flag(student, assignment, name, "-", why))
+        else:
+            readable[name] = nb
+    wanted_ids = {name: set(_grade_ids(nb)) for name, nb in release.items()}
+
+    def owner(ids: set[str]) -> str | None:
+        """The assignment whose notebooks share the most cells with these (ties go to this one)."""
+        best = max(others.items(), key=lambda kv: (len(ids & kv[1]), kv[0] == assignment), default=(None, set()))
+        return best[0] if best[1] & ids else None
+
+    graded: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
+    for name, nb in readable.items():  # handed in under a name the assignment has
+        if name not in release:
+            continue
+        ids = set(_grade_ids(nb))
+        if ids and owner(ids) not in (assignment, None):
+            flags.append(Flag(student, assignment, name, "-", f"{name} holds the cells of assignment {owner(ids)}, "
+                              f"not {assignment}: not graded"))
+            continue
+        graded[name] = (found[name], nb)
+    for name, nb in readable.items():  # under another name: a copy, a renamed download, another notebook
+        if name in release:
+            continue
+        ids = set(_grade_ids(nb))
+        target = next((r for r in release if r not in graded and ids & wanted_ids[r]), None)
+        if target and owner(ids) == assignment:
+            graded[target] = (found[name], nb)
+            flags.append(Flag(student, assignment, target, "-", f"handed in as {name}; graded as {target}, whose cells it holds"))
+        elif owner(ids) not in (assignment, None):
+            flags.append(Flag(student, assignment, name, "-", f"{name} is a notebook of assignment {owner(ids)}, not {assignment}: not graded"))
+        else:
+            flags.append(Flag(student, assignment, name, "-", f"{name} is not a notebook of {assignment}: ignored"))
+    for name in release:
+        if name not in graded:
+            flags.append(Flag(student, assignment, name, "-", f"no gradable {name} was submitted: it scores 0"))
+    for name, (path, nb) in graded.items():
+        flags += cell_flags(student, assignment, name, nb, release[name])
+        dest.mkdir(parents=True, exist_ok=True)
+        target = dest / name
+        if path.name == name:
+            shutil.copy2(path, target)  # keeps the time stamp: a re-run skips what nbgrader already graded
+        else:
+            nbformat.write(nb, target)
+    return flags
+
+
+def cell_flags(student: str, assignment: str, notebook: str, submitted, released) -> list[Flag]:
+    """Test cells a student edited or deleted (nbgrader grades the original either way)."""
+    flags, mine = [], _grade_ids(submitted)
+    for gid, cell in _grade_ids(released).items():
+        if not _is_test(cell):
+            continue
+        if gid not in mine:
+            flags.append(Flag(student, assignment, notebook, gid, "the test cell was deleted; nbgrader put the original back and graded it"))
+        elif mine[gid].source.strip() != cell.source.strip():
+            flags.append(Flag(student, assignment, notebook, gid, "the test cell was edited; nbgrader graded the original"))
+    return flags
+
+
+# ------------------------------------------------------------------------------------- after grading
+_GUARD_WORDS = {
+    "import-reference": lambda e: f"tried to import {e.get('module')}, the reference solutions (not available while grading)",
+    "forbidden-read": lambda e: f"tried to read {e.get('path')}, outside what a notebook may read",
+    "network": lambda e: f"tried to open a network connection to {e.get('address')} (there is no network while grading)",
+    "replaced": lambda e: f"replaced {', '.join(e.get('names', []))}, which the tests rely on",
+    "restored": lambda e: f"the originals of {', '.join(e.get('names', []))} were put back before this test ran",
+    "flood": lambda e: f"sent more than {e.get('limit')} reports: the rest were dropped",
+    "garbled": lambda e: "wrote something else into the grader's integrity channel",
+}
+
+
+def _guard_words(e: dict) -> str | None:
+    kind = e.get("kind")
+    if kind == "reference-read":
+        if e.get("function"):
+            return (f"the function {e['function']}() from an answer cell read the hidden tests' reference values "
+                    f"while a test ran")
+        return "read the hidden tests' reference values outside a test cell"
+    words = _GUARD_WORDS.get(kind)
+    return words(e) if words else None
+
+
+def runs_by_folder(events_path: Path) -> dict[str, list[dict]]:
+    """notebook folder -> the events of its last kernel run (a re-run replaces what an earlier one said)."""
+    runs: dict[str, list[dict]] = {}
+    if not events_path.exists():
+        return runs
+    for line in events_path.read_text().splitlines():
+        try:
+            e = json.loads(line)
+        except ValueError:
+            continue
+        if e.get("event") == "start":
+            runs[e["cwd"]] = []
+        runs.setdefault(e.get("cwd", ""), []).append(e)
+    return runs
+
+
+def kernel_words(e: dict) -> str | None:
+    """What the launcher saw, in plain words (None for the routine start and guard-ready events)."""
+    if e.get("event") == "wall-time":
+        return f"killed after the {e['limit_s']:.0f} s wall-time limit per notebook"
+    if e.get("event") == "killed":
+        return "the kernel was killed (SIGKILL: the memory limit or the machine's OOM killer)"
+    if e.get("event") == "exit":
+        if e.get("unannounced"):
+            return "the kernel ended itself (os._exit or a crash) before grading finished"
+        return f"the kernel died (exit code {e['code']})"
+    return None
+
+
+def _labels(nb) -> dict[str, str]:
+    out = {}
+    for i, cell in enumerate(nb.cells if nb else []):
+        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+        out.setdefault(cell_hash(cell.source), gid or f"cell {i + 1}")
+    return out
+
+
+def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: float | None) -> list[Flag]:
+    flags = []
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type != "code":
+            continue
+        label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+        size = len(json.dumps(cell.get("outputs", [])))
+        if size > OUTPUT_LIMIT_BYTES:
+            flags.append(Flag(student, assignment, notebook, label, f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)"))
+        for o in cell.get("outputs", []):
+            if o.get("output_type") != "error":
+                continue
+            text = f"{o.get('ename')}: {o.get('evalue')}"
+            if o.get("ename") == "CellTimeoutError" or "timed out" in text.lower():
+                flags.append(Flag(student, assignment, notebook, label, "the cell ran past nbgrader's per-cell timeout and was stopped"))
+            elif o.get("ename") == "MemoryError" or "can't allocate memory" in text or "DefaultCPUAllocator" in text:
+                limit = f" ({memory_gib:g} GiB)" if memory_gib else ""
+                flags.append(Flag(student, assignment, notebook, label, f"hit the kernel's memory limit{limit}"))
+    return flags
+
+
+def kernel_flags(student: str, assignment: str, notebook: str, events: list[dict], autograded) -> list[Flag]:
+    labels, flags = _labels(autograded), []
+    for e in events:
+        words = _guard_words(e) if e.get("event") == "guard" else kernel_words(e)
+        if words:
+            cell = labels.get(e.get("cell") or "", "-" if not e.get("cell") else f"a cell ({e['cell']})")
+            flags.append(Flag(student, assignment, notebook, cell, words))
+    return list(dict.fromkeys(flags))
+
+
+def write_csv(flags: list[Flag], path: Path) -> None:
+    with open(path, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["student", "assignment", "notebook", "cell", "what"])
+        for fl in flags:
+            w.writerow([fl.student, fl.assignment, fl.notebook, fl.cell, fl.what])

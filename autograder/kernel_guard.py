@@ -1,0 +1,163 @@
+"""Runs first in every sandboxed grading kernel (``--IPKernelApp.exec_files``): watches, reports, restores.
+
+It reports, over a pipe the sandbox launcher reads from outside (so a report cannot be taken back):
+
+* ``import-reference``: an attempt to import ``lib`` or ``autograder`` (they are not in the sandbox);
+* ``forbidden-read``: opening a path outside what the notebook may read (``source/``, the gradebook,
+  other submissions, the instructor's home), whether or not the sandbox shows it;
+* ``reference-read``: reading the hidden tests' reference values outside a test cell, or from a
+  function defined in an answer cell while a test runs (a lookup of the expected answers);
+* ``network``: an attempt to connect anywhere (the sandbox has no network);
+* ``replaced``: a function the tests rely on (``torch.allclose``, ``torch.testing``, ``numpy.testing``,
+  ``builtins``, ``course.grading.reference``) replaced by the cell that ran; before every test cell
+  the originals are put back (``restored``), so the replacement cannot pass a test;
+* while a test cell runs, what the student's code writes to stderr is shown as ordinary output: nbgrader
+  scores a cell 0 for any stderr, and a debug print or a log line is no failure;
+* ``exit``: a clean interpreter exit. The launcher reports a kernel that ended without one (``os._exit``).
+
+Each report names the cell by the SHA-256 of its source; the grader maps it to the cell's grade_id.
+This file holds no solution. It is defence in depth, not a proof: hidden tests run in the student's
+kernel (nbgrader's design), and what it cannot prevent it reports.
+"""
+
+
+def _install():
+    import atexit
+    import builtins
+    import hashlib
+    import importlib
+    import json
+    import os
+    import sys
+
+    cfg = json.loads(open(os.environ["COURSE_GUARD_CONFIG"]).read())
+    fd = int(os.environ["COURSE_GUARD_FD"])
+    test_cells = set(cfg["test_cells"])
+    references = cfg["references"].rstrip("/") + "/"
+    forbidden = tuple(p.rstrip("/") + "/" for p in cfg["forbidden"])
+    allowed = tuple(p.rstrip("/") + "/" for p in cfg["allowed"])
+    state = {"cell": None, "test": False}
+    cell_files = {}  # code file name IPython gives a cell -> True for a test cell
+    sent = set()
+    write, getframe, fsdecode = os.write, sys._getframe, os.fsdecode
+
+    def send(kind, **what):
+        line = json.dumps({"kind": kind, "cell": state["cell"], "test": state["test"], **what}) + "\n"
+        if line in sent:
+            return
+        sent.add(line)
+        try:
+            write(fd, line.encode())
+        except OSError:  # the channel was closed from inside: the launcher reports that
+            pass
+
+    def answer_frame():
+        f = getframe(2)
+        while f is not None:
+            if cell_files.get(f.f_code.co_filename) is False:
+                return f.f_code.co_name
+            f = f.f_back
+        return None
+
+    def audit(event, args):
+        try:
+            if event == "open":
+                path = args[0]
+                if isinstance(path, int):
+                    return
+                path = fsdecode(path) if isinstance(path, bytes) else str(path)
+                path = os.path.normpath(path if path.startswith("/") else os.path.join(os.getcwd(), path))
+                if path.startswith(references):
+                    who = answer_frame()
+                    if not state["test"]:
+                        send("reference-read", path=os.path.basename(path))
+                    elif who:
+                        send("reference-read", path=os.path.basename(path), function=who)
+                elif path.startswith(forbidden) and not path.startswith(allowed):
+                    send("forbidden-read", path=path)
+            elif event == "socket.connect":
+                send("network", address=str(args[1])[:200])
+            elif event == "import":
+                name = str(args[0])
+                if name.split(".")[0] in ("lib", "autograder"):
+                    send("import-reference", module=name)
+        except Exception:  # an audit hook must never break the operation it watches
+            pass
+
+    protected = {}  # "module.attr" -> (module name, attribute, original object)
+    for modname, attrs in cfg["protected"].items():
+        try:
+            mod = importlib.import_module(modname)
+        except Exception:
+            continue
+        for attr in attrs:
+            if hasattr(mod, attr):
+                protected[f"{modname}.{attr}"] = (modname, attr, getattr(mod, attr))
+    modules = {m: sys.modules[m] for m in cfg["protected"] if m in sys.modules}
+    skip = set(cfg["builtins_skip"])
+    originals = {k: v for k, v in vars(builtins).items() if k not in skip}
+
+    def replaced():
+        out = [f"sys.modules[{m!r}]" for m, mod in modules.items() if sys.modules.get(m) is not mod]
+        for name, (modname, attr, obj) in protected.items():
+            if getattr(modules.get(modname), attr, None) is not obj:
+                out.append(name)
+        b = vars(builtins)
+        out += [f"builtins.{k}" for k, v in originals.items() if b.get(k) is not v]
+        return out
+
+    known = set()  # replacements already reported
+
+    def restore():
+        known.clear()
+        sys.modules.update(modules)
+        for modname, attr, obj in protected.values():
+            setattr(modules[modname], attr, obj)
+        vars(builtins).update(originals)
+
+    def pre_run_cell(info):
+        raw = info.raw_cell or ""
+        state["cell"] = hashlib.sha256(raw.encode()).hexdigest()[:16]
+        state["test"] = state["cell"] in test_cells
+        try:
+            cell_files[ip.compile.get_code_name(raw, raw, 0)] = state["test"]
+        except Exception:
+            pass
+        if state["test"]:
+            changed = replaced()
+            if changed:
+                restore()
+                send("restored", names=changed)
+            relabel("stdout")
+
+    def relabel(name):
+        # nbgrader scores a test cell 0 for any stderr output; a student's debug prints or log lines from a
+        # function the test calls are no failure: while a test cell runs, its stderr shows as ordinary output
+        stream = getattr(sys, "__stderr__", None), getattr(sys, "stderr", None)
+        for s in stream:
+            if s is not None and hasattr(s, "name") and type(s).__name__ == "OutStream":
+                try:
+                    s.flush()
+                    s.name = name
+                except Exception:
+                    pass
+
+    def post_run_cell(result):
+        if state["test"]:
+            relabel("stderr")
+        changed = [n for n in replaced() if n not in known]
+        if changed:
+            known.update(changed)
+            send("replaced", names=changed)
+        state["test"] = False
+
+    ip = get_ipython()  # noqa: F821 (exec_files run inside the kernel's shell)
+    ip.events.register("pre_run_cell", pre_run_cell)
+    ip.events.register("post_run_cell", post_run_cell)
+    sys.addaudithook(audit)
+    atexit.register(lambda: send("exit"))
+    send("ready")
+
+
+_install()
+del _install
