@@ -191,6 +191,8 @@ def kernel_words(e: dict) -> str | None:
         return f"killed after the {e['limit_s']:.0f} s wall-time limit per notebook"
     if e.get("event") == "killed":
         return "the kernel was killed (SIGKILL: the memory limit or the machine's OOM killer)"
+    if e.get("event") == "guard-missing":
+        return "the kernel guard did not start: this notebook was graded without its reports"
     if e.get("event") == "exit":
         if e.get("unannounced"):
             return "the kernel ended itself (os._exit or a crash) before grading finished"

@@ -127,13 +127,14 @@ def read_only_paths(config: SandboxConfig) -> list[str]:
 
 
 def bwrap_command(config: SandboxConfig, cwd: str, kernel_argv: list[str], guard_fd: int | None = None) -> list[str]:
-    cmd = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv"]
+    cmd = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
+           "--tmpfs", "/tmp", "--dir", "/tmp/home"]  # first: the binds below may lie under /tmp (a test's work dir)
     for p in read_only_paths(config):
         cmd += ["--ro-bind", p, p] if not Path(p).is_symlink() else ["--symlink", os.readlink(p), p]
     for p in (config.references, config.guard, config.guard_config):
         if p and Path(p).exists():
             cmd += ["--ro-bind", p, p]
-    cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", "/tmp/home",
+    cmd += ["--proc", "/proc", "--dev", "/dev",
             "--bind", config.runtime_dir, config.runtime_dir, "--bind", cwd, cwd, "--chdir", cwd]
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
     env.update(HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.matplotlib", TMPDIR="/tmp", COURSE_SANDBOX="1",
@@ -234,12 +235,14 @@ def launch(config_path: str, connection_file: str) -> int:
         _log(config, event="wall-time", cwd=cwd, limit_s=config.wall_s)
         return 124
     reader.join(timeout=5)
-    clean = any(r.get("kind") == "exit" for r in reports)
+    ready, clean = (any(r.get("kind") == kind for r in reports) for kind in ("ready", "exit"))
+    if config.guard and not ready:
+        _log(config, event="guard-missing", cwd=cwd)
     if code < 0 and -code == signal.SIGKILL:
         _log(config, event="killed", cwd=cwd, code=code)
     elif code:
         _log(config, event="exit", cwd=cwd, code=code)
-    elif config.guard and not clean:  # exit status 0 without the interpreter's own exit: os._exit(0)
+    elif ready and not clean:  # exit status 0 without the interpreter's own exit: os._exit(0)
         _log(config, event="exit", cwd=cwd, code=code, unannounced=True)
     return code
 
