@@ -3,7 +3,18 @@
 `autograder` runs nbgrader from this directory, so this file is always read; it points nbgrader's
 working state (gradebook, submitted/, autograded/) at a build folder on the command line.
 """
+import os
+import sys
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
+
+# nbgrader runs the `alembic` command to make or upgrade a gradebook, looked up on PATH: without an
+# activated virtual environment, `.venv/bin/nbgrader` (and the Formgrader) fail on a new gradebook,
+# and generate_assignment deletes the release notebook before it fails. Put this interpreter's own
+# scripts first on PATH, so nbgrader works from any shell.
+_scripts = os.path.dirname(sys.executable)
+if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
+    os.environ["PATH"] = os.pathsep.join([_scripts, os.environ.get("PATH", "")])
 
 c.CourseDirectory.course_id = "dl-course"
 c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.metrics.json", "checkpoints"]
@@ -28,6 +39,16 @@ c.IgnorePattern.pattern = (
 # A test cell a student deleted is put back (from the gradebook) and graded, not skipped; the
 # autograder's integrity report says it was deleted.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback that hides the hidden tests (nbgrader shows them by default, issues #917 and #1363): nbgrader's
+# own steps, then the hidden regions cleared as for the release, then test-cell tracebacks (which quote
+# the hidden code) cut to "ErrorName: message". See autograder/feedback.py.
+c.GenerateFeedback.preprocessors = [
+    "nbgrader.preprocessors.GetGrades",
+    "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
+    "nbgrader.preprocessors.ClearHiddenTests",
+    "autograder.feedback.RedactTestTracebacks",
+]
 
 # Students see this in every cell they must fill in.
 c.ClearSolutions.code_stub = {"python": "# YOUR CODE HERE\nraise NotImplementedError()"}

@@ -78,6 +78,25 @@ def _cmd_outputs(args) -> int:
     return 0
 
 
+def _cmd_feedback(args) -> int:
+    from .feedback import feedback
+
+    root = course_root(args.root)
+    files = feedback(root, Path(args.work), args.assignments)
+    print(f"{len(files)} feedback files in {Path(args.work) / 'feedback'}, each checked: no hidden-test line, "
+          "no traceback into a test cell")
+    return 0
+
+
+def _cmd_student_wheel(args) -> int:
+    from .student import build_wheel
+
+    course_root(args.root)
+    wheel = build_wheel(Path(args.out))
+    print(f"{wheel}\nstudents install it with: bash student/install.sh {wheel}")
+    return 0
+
+
 def _cmd_references(args) -> int:
     from .nbg import assignments
     from .references import build, fixtures
@@ -138,6 +157,15 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--examples", help="a folder of example sets under autograder/examples (e.g. hostile) instead of the usual ones")
     _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
+
+    fb = sub.add_parser("feedback", help="nbgrader generate_feedback for a graded batch, without the hidden tests")
+    fb.add_argument("assignments", nargs="*")
+    fb.add_argument("--work", default="build/grading", help="the folder `autograder grade` graded into")
+    fb.set_defaults(func=_cmd_feedback)
+
+    sw = sub.add_parser("student-wheel", help="build dl-course-student: the course package without lib or autograder")
+    sw.add_argument("--out", default="build/student")
+    sw.set_defaults(func=_cmd_student_wheel)
 
     f = sub.add_parser("references", help="compute the hidden tests' reference values with lib (the grader does this itself)")
     f.add_argument("assignments", nargs="*")

@@ -72,3 +72,23 @@ def test_an_interrupted_batch_resumes_and_a_rerun_gives_the_same_scores(battery)
     assert {(r.student, r.notebook): r.score for r in again} == before
     assert os.stat(kept).st_mtime_ns == stamp, "a notebook graded before the interruption was graded again"
     assert (work / "autograded" / "honest" / A / f"{A}.ipynb").is_file()
+
+
+def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
+    # nbgrader issues #917 and #1363: by default its feedback prints the hidden tests and tracebacks into them
+    from nbconvert import HTMLExporter
+    import nbformat
+
+    from autograder.feedback import feedback, html_text, leaked_lines
+
+    work, results, _ = battery
+    files = feedback(REPO, work, [A])
+    assert len(files) == len([r for r in results if (work / "autograded" / r.student / A / f"{A}.ipynb").exists()])
+    for path in files:
+        assert leaked_lines(REPO, A, path, work / "submitted" / path.parts[-3] / A / f"{A}.ipynb") == [], path
+    text = html_text(next(p for p in files if p.parts[-3] == "patches_allclose"))
+    assert "AssertionError: output differs from torch's" in text and "Score" in text
+    # the check itself can fail: nbconvert's plain HTML of the same notebook shows the hidden tests
+    raw = work / "raw.html"
+    raw.write_text(HTMLExporter().from_notebook_node(nbformat.read(work / "autograded" / "patches_allclose" / A / f"{A}.ipynb", 4))[0])
+    assert len(leaked_lines(REPO, A, raw)) > 10

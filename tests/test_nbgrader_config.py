@@ -43,3 +43,21 @@ def test_real_errors_on_stderr_are_kept(repo):
                          "something went wrong\n",
                          _stderr_of("import warnings; warnings.warn('w')") + "and then a real message\n"])
     assert len(kept) == 3
+
+
+def test_nbgrader_works_from_a_shell_without_the_venv(repo, tmp_path):
+    # nbgrader looks up `alembic` on PATH for a new gradebook; without an activated venv that used to fail
+    import shutil
+    from pathlib import Path
+
+    course = tmp_path / "course"
+    shutil.copytree(repo / "source" / "03_self_attention", course / "source" / "03_self_attention")
+    shutil.copy(repo / "nbgrader_config.py", course)
+    nbgrader = Path(sys.executable).parent / "nbgrader"
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    assert shutil.which("alembic", path=env["PATH"]) is None
+    proc = subprocess.run([str(nbgrader), "generate_assignment", "03_self_attention"], cwd=course, env=env,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert (course / "release" / "03_self_attention" / "03_self_attention.ipynb").is_file()
+    assert (course / "gradebook.db").is_file()

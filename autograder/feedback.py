@@ -1,0 +1,106 @@
+"""Feedback students can read without learning the hidden tests (nbgrader issues #917 and #1363).
+
+``nbgrader generate_feedback`` turns each autograded notebook into HTML as it is: the hidden tests'
+code (test cells keep it after autograding) and tracebacks that quote it. ``nbgrader_config.py``
+adds two steps to nbgrader's own feedback preprocessors, so ``nbgrader generate_feedback`` run by
+hand is just as safe: ``ClearHiddenTests`` (nbgrader's, as for the release) removes the hidden
+region of every test cell, and ``RedactTestTracebacks`` below cuts a test cell's traceback to its
+last line, ``ErrorName: message``: what failed and why, with the score nbgrader shows beside it.
+
+``feedback`` runs it for a graded work folder and then reads every feedback file back, as text,
+and refuses to hand out one that holds a line of a hidden test.
+"""
+from __future__ import annotations
+
+import html
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+from nbconvert.preprocessors import Preprocessor
+from traitlets import Bool
+
+from .nbg import AutograderError, assignments, nbgrader, notebooks
+
+_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$(.*?)^[ \t]*### END HIDDEN TESTS", re.M | re.S)
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+class RedactTestTracebacks(Preprocessor):
+    """In test cells, an error output keeps only 'ErrorName: message' (its traceback quotes the hidden code)."""
+
+    enabled = Bool(True, help="on unless switched off (nbconvert's preprocessors start off)").tag(config=True)
+
+    def preprocess_cell(self, cell, resources, index):
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+            for out in cell.get("outputs", []):
+                if out.get("output_type") == "error":
+                    out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]
+        return cell, resources
+
+
+def hidden_lines(source_nb) -> set[str]:
+    """Lines of the hidden tests that appear nowhere public in the notebook (8 characters or more)."""
+    hidden, public = set(), set()
+    for cell in source_nb.cells:
+        for m in _HIDDEN.finditer(cell.source):
+            hidden.update(line.strip() for line in m.group(1).splitlines())
+        public.update(line.strip() for line in _HIDDEN.sub("", cell.source).splitlines())
+    return {line for line in hidden - public if len(line) >= 8 and not line.startswith("#")}
+
+
+class _Text(HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.parts: list[str] = []
+        self.skip = 0
+
+    def handle_starttag(self, tag, attrs):
+        self.skip += tag in ("style", "script")
+
+    def handle_endtag(self, tag):
+        self.skip -= tag in ("style", "script") and self.skip > 0
+
+    def handle_data(self, data):
+        if not self.skip:
+            self.parts.append(data)
+
+
+def html_text(path: Path) -> str:
+    """What a reader of the HTML sees: tags and syntax highlighting removed, entities and ANSI colours decoded."""
+    parser = _Text()
+    parser.feed(path.read_text(errors="replace"))
+    return _ANSI.sub("", html.unescape("".join(parser.parts)))
+
+
+def leaked_lines(root: Path, name: str, feedback_html: Path, submitted: Path | None = None) -> list[str]:
+    """Hidden-test lines the feedback shows; a line the student wrote in their own cells is theirs to see."""
+    text = html_text(feedback_html)  # a hidden line may stand alone or inside a quoted traceback
+    own = set()
+    if submitted is not None and submitted.exists():
+        own = {line.strip() for c in nbformat.read(submitted, 4).cells for line in c.source.splitlines()}
+    return sorted(line for nb in notebooks(root, name) for line in hidden_lines(nbformat.read(nb, 4))
+                  if line in text and line not in own)
+
+
+def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Path]:
+    """nbgrader generate_feedback for a graded work folder; returns the feedback files, each checked for leaks."""
+    work = Path(work).resolve()
+    if not (work / "gradebook.db").exists():
+        raise AutograderError(f"{work} holds no graded batch (no gradebook.db): run `autograder grade --work {work}` first")
+    names = [n for n in assignments(root, wanted) if any((work / "autograded").glob(f"*/{n}"))]
+    if not names:
+        raise AutograderError(f"nothing in {work / 'autograded'} to give feedback on")
+    files = []
+    for name in names:
+        nbgrader(["generate_feedback", name, "--force"], root, work, quiet=True)
+        for path in sorted((work / "feedback").glob(f"*/{name}/*.html")):
+            leaked = leaked_lines(root, name, path, work / "submitted" / path.parts[-3] / name / f"{path.stem}.ipynb")
+            if leaked:
+                path.unlink()
+                raise AutograderError(f"{path} would show {len(leaked)} hidden-test lines (first: {leaked[0]!r}); "
+                                      "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?")
+            files.append(path)
+    return files
