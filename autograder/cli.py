@@ -22,20 +22,19 @@ def _cmd_release(args) -> int:
     return 0
 
 
-def _cmd_grade(args) -> int:
-    from .examples import EXAMPLES_DIR
-    from .grading import compare_expected, exported_table, grade, table
+def _grade_argv(args) -> list[str]:
+    """The options of this `autograder grade` call, for the shards `--jobs` starts."""
+    argv = [*args.assignments, "--memory-gib", str(args.memory_gib), "--wall-s", str(args.wall_s),
+            "--max-processes", str(args.max_processes)]
+    for flag, value in (("--submissions", args.submissions), ("--examples", args.examples), ("--cell-timeout", args.cell_timeout)):
+        if value:
+            argv += [flag, str(value)]
+    return argv + ["--no-sandbox"] * bool(args.no_sandbox) + ["--fresh"] * bool(args.fresh)
 
-    root = course_root(args.root)
-    work = Path(args.work)
-    start = time.perf_counter()
-    from .sandbox import SandboxConfig
 
-    sandbox = False if args.no_sandbox else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s,
-                                                          max_processes=args.max_processes)
-    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None,
-                              sandbox=sandbox, fresh=args.fresh, cell_timeout=args.cell_timeout,
-                              examples_dir=EXAMPLES_DIR / args.examples if args.examples else EXAMPLES_DIR)
+def _report(root, work: Path, results, examples, start: float) -> int:
+    from .grading import compare_expected, exported_table, table
+
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
     print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
@@ -49,6 +48,49 @@ def _cmd_grade(args) -> int:
             return 1
         print(f"all {len(examples)} example submissions got their expected scores")
     return 0
+
+
+def _examples_dir(args):
+    from .examples import EXAMPLES_DIR
+
+    return EXAMPLES_DIR / args.examples if args.examples else EXAMPLES_DIR
+
+
+def _cmd_grade(args) -> int:
+    from .grading import grade
+    from .sandbox import SandboxConfig
+    from .shards import merge, parse_shard, run_jobs
+
+    root = course_root(args.root)
+    work = Path(args.work)
+    start = time.perf_counter()
+    if args.jobs > 1:
+        if args.shard:
+            raise AutograderError("--jobs runs the shards itself: give --jobs or --shard, not both")
+        from .examples import load_examples
+        from .nbg import assignments
+
+        dirs = run_jobs(_grade_argv(args), work, args.jobs)
+        results = merge(root, dirs, work)
+        examples = [] if args.submissions else [e for n in assignments(root, args.assignments)
+                                                for e in load_examples(n, _examples_dir(args))]
+        print(f"graded in {args.jobs} parallel shards ({', '.join(map(str, dirs))}), merged into {work}")
+        return _report(root, work, results, examples, start)
+    sandbox = False if args.no_sandbox else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s,
+                                                          max_processes=args.max_processes)
+    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None,
+                              sandbox=sandbox, fresh=args.fresh, cell_timeout=args.cell_timeout,
+                              examples_dir=_examples_dir(args), shard=parse_shard(args.shard) if args.shard else None)
+    return _report(root, work, results, examples, start)
+
+
+def _cmd_merge(args) -> int:
+    from .shards import merge
+
+    root = course_root(args.root)
+    start = time.perf_counter()
+    results = merge(root, [Path(s) for s in args.shards], Path(args.work))
+    return _report(root, Path(args.work), results, [], start)
 
 
 def _cmd_run(args) -> int:
@@ -154,6 +196,8 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("assignments", nargs="*")
     g.add_argument("--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)")
     g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
+    g.add_argument("--jobs", type=int, default=1, help="grade in N parallel shards on this machine, then merge them")
+    g.add_argument("--shard", help="grade only shard i of N (every N-th student by name), e.g. 0/4; `autograder merge` folds them")
     g.add_argument("--examples", help="a folder of example sets under autograder/examples (e.g. hostile) instead of the usual ones")
     _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
@@ -172,11 +216,16 @@ def main(argv: list[str] | None = None) -> int:
     f.add_argument("--out", help="folder for <assignment>.pt (default: build/references in the course directory)")
     f.set_defaults(func=_cmd_references)
 
+    m = sub.add_parser("merge", help="fold shard work folders (autograder grade --shard i/N) into one gradebook")
+    m.add_argument("shards", nargs="+", help="the shards' --work folders")
+    m.add_argument("--work", default="build/grading", help="the merged folder (made anew)")
+    m.set_defaults(func=_cmd_merge)
+
     a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
     a.add_argument("assignments", nargs="*")
     a.add_argument("--work", default="build/grading")
     _sandbox_options(a)
-    a.set_defaults(func=_cmd_all, submissions=None, examples=None)
+    a.set_defaults(func=_cmd_all, submissions=None, examples=None, jobs=1, shard=None)
 
     n = sub.add_parser("run", help="execute source notebooks with papermill; keep outputs and metrics")
     n.add_argument("assignments", nargs="*")

@@ -157,13 +157,21 @@ def _contents(folder: Path) -> dict[str, bytes]:
     return {p.name: p.read_bytes() for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
 
 
+def in_shard(student: str, students: list[str], shard: tuple[int, int] | None) -> bool:
+    """Shard i of N takes every N-th student, in name order (None: everyone)."""
+    if shard is None:
+        return True
+    i, n = shard
+    return sorted(students).index(student) % n == i
+
+
 def _students(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None,
           sandbox: bool | SandboxConfig = True, fresh: bool = False, cell_timeout: int | None = None,
-          examples_dir: Path = EXAMPLES_DIR) -> tuple[list[NotebookResult], list[Example]]:
+          examples_dir: Path = EXAMPLES_DIR, shard: tuple[int, int] | None = None) -> tuple[list[NotebookResult], list[Example]]:
     """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions.
 
     Each notebook runs in the bubblewrap sandbox of ``autograder.sandbox`` unless ``sandbox`` is
@@ -189,7 +197,10 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
             examples += load_examples(name, examples_dir)
         if not examples:
             raise AutograderError(f"no example submissions for {', '.join(names)} in {examples_dir}")
+        everyone = sorted({e.student for e in examples})
+        examples = [e for e in examples if in_shard(e.student, everyone, shard)]
         submissions = work / "incoming"
+        submissions.mkdir(exist_ok=True)  # a shard may hold none of them
         write_submissions(examples, root, root / "release", submissions)
     elif not submissions.is_dir():
         raise AutograderError(f"{submissions} is not a folder of <student>/<assignment>/<notebook>.ipynb")
@@ -199,7 +210,10 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
               for a in assignments(root)}
     flags: list[integrity.Flag] = []
     handed_in: dict[str, list[str]] = {name: [] for name in names}
+    everyone = [p.name for p in _students(submissions)]
     for student_dir in _students(submissions):
+        if not examples and not in_shard(student_dir.name, everyone, shard):  # examples: chosen above
+            continue
         for name in names:
             if (student_dir / name).is_dir():
                 handed_in[name].append(student_dir.name)
@@ -208,7 +222,7 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
                 flags += integrity.intake(student_dir.name, name, student_dir / name, release_nbs[name], others, dest)
                 if resumed and _contents(dest) != before:  # handed in anew since the last run: grade it again
                     shutil.rmtree(work / "autograded" / student_dir.name / name, ignore_errors=True)
-    if not any(handed_in.values()):
+    if not any(handed_in.values()) and shard is None:
         raise AutograderError(f"{submissions} holds no submission of {', '.join(names)}: expected "
                               f"{submissions}/<student>/<assignment>/<notebook>.ipynb")
     graded, unfinished = [], {}

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import nbformat
 
+NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 OUTPUT_LIMIT_BYTES = 1_000_000  # per cell, after nbgrader's LimitOutput
 MISSING_CELL_NOTE = "This cell (id:{cell_id}) was missing from the submission. It was added back by nbgrader.\n\n"
 
@@ -122,6 +123,10 @@ def intake(student: str, assignment: str, folder: Path, release: dict[str, nbfor
     for name in release:
         if name not in graded:
             flags.append(Flag(student, assignment, name, "-", f"no gradable {name} was submitted: it scores 0"))
+    for meta in NBGRADER_FILES:  # what nbgrader collect writes beside the notebooks: late penalties, feedback
+        if graded and (folder / meta).is_file():
+            dest.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(folder / meta, dest / meta)
     for name, (path, nb) in graded.items():
         flags += cell_flags(student, assignment, name, nb, release[name])
         dest.mkdir(parents=True, exist_ok=True)
