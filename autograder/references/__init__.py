@@ -12,7 +12,6 @@ fixture can also return what a typical mistake gives, for the failure message.
 """
 from __future__ import annotations
 
-import hashlib
 import importlib
 import inspect
 import os
@@ -69,10 +68,6 @@ def build(assignments: list[str], out: Path) -> Path:
         torch.save(table, tmp)
         os.replace(tmp, out / f"{name}.pt")  # a half-written file is never read
     return out
-
-
-def digest(path: Path) -> str:
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()[:16]
 
 
 def environment(out: Path) -> dict[str, str]:
