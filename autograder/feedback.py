@@ -22,8 +22,8 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from .nbg import AutograderError, assignments, nbgrader, notebooks
+from .release import REGION
 
-_HIDDEN = re.compile(r"^[ \t]*### BEGIN HIDDEN TESTS[ \t]*$(.*?)^[ \t]*### END HIDDEN TESTS", re.M | re.S)
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
@@ -45,9 +45,10 @@ def hidden_lines(source_nb) -> set[str]:
     """Lines of the hidden tests that appear nowhere public in the notebook (8 characters or more)."""
     hidden, public = set(), set()
     for cell in source_nb.cells:
-        for m in _HIDDEN.finditer(cell.source):
-            hidden.update(line.strip() for line in m.group(1).splitlines())
-        public.update(line.strip() for line in _HIDDEN.sub("", cell.source).splitlines())
+        for m in REGION.finditer(cell.source):
+            if m.group(1) == "HIDDEN TESTS":
+                hidden.update(line.strip() for line in m.group(2).splitlines())
+        public.update(line.strip() for line in REGION.sub("", cell.source).splitlines())
     return {line for line in hidden - public if len(line) >= 8 and not line.startswith("#")}
 
 

@@ -19,7 +19,7 @@ from nbgrader.api import Gradebook
 
 from . import integrity, references
 from .examples import EXAMPLES_DIR, Example, load_examples, write_submissions
-from .nbg import REPO, WORK_MARKER, AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
+from .nbg import COURSE_ID, REPO, WORK_MARKER, AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
 from .release import generate
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
 
@@ -92,7 +92,7 @@ def _sandbox_events(work: Path) -> dict[str, list[str]]:
 
 def read_results(root: Path, work: Path, names: list[str], sandbox: str = "sandboxed") -> list[NotebookResult]:
     results, events = [], _sandbox_events(work)
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", "dl-course") as gb:
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
         for name in names:
             for student in sorted(p.name for p in (work / "autograded").iterdir() if (p / name).is_dir()):
                 sub = gb.find_submission(name, student)

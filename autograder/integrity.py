@@ -20,10 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
+from nbgrader.preprocessors import OverwriteCells
 
 NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
 OUTPUT_LIMIT_BYTES = 1_000_000  # per cell, after nbgrader's LimitOutput
-MISSING_CELL_NOTE = "This cell (id:{cell_id}) was missing from the submission. It was added back by nbgrader.\n\n"
+# what OverwriteCells (add_missing_cells) writes above a test cell it puts back
+MISSING_CELL_NOTE = OverwriteCells.class_traits()["missing_cell_notification"].default_value
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 WORK_MARKER = ".autograder-work"
+COURSE_ID = "dl-course"  # nbgrader_config.py's CourseDirectory.course_id: the gradebooks' course
 
 
 class AutograderError(RuntimeError):

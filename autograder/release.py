@@ -13,7 +13,7 @@ from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
 
 MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
            "BEGIN MARK SCHEME", "END MARK SCHEME")
-_REGION = re.compile(
+REGION = re.compile(
     r"^[ \t]*(?:###|===) BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)(?: ===)?[ \t]*$(.*?)^[ \t]*(?:###|===) END \1",
     re.M | re.S,
 )
@@ -26,8 +26,8 @@ def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
     secret, public = set(), set()
     for cell in source_nb.cells:
         meta = cell.metadata.get("nbgrader", {})
-        regions = [m.group(2) for m in _REGION.finditer(cell.source)]
-        public_text = _REGION.sub("", cell.source)
+        regions = [m.group(2) for m in REGION.finditer(cell.source)]
+        public_text = REGION.sub("", cell.source)
         if cell.cell_type == "markdown" and meta.get("solution") and not regions:
             regions, public_text = [cell.source], ""  # a written answer is cleared whole
         for region in regions:

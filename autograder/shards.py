@@ -22,10 +22,8 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from .grading import FINGERPRINT, CellResult, NotebookResult
-from .nbg import AutograderError, fresh_work_dir, nbgrader
+from .nbg import COURSE_ID, AutograderError, fresh_work_dir, nbgrader
 from .release import generate
-
-COURSE_ID = "dl-course"
 
 
 def parse_shard(text: str) -> tuple[int, int]:
