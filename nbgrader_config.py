@@ -41,12 +41,14 @@ c.IgnorePattern.pattern = (
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback that hides the hidden tests (nbgrader shows them by default, issues #917 and #1363): nbgrader's
-# own steps, then the hidden regions cleared as for the release, then test-cell tracebacks (which quote
-# the hidden code) cut to "ErrorName: message". See autograder/feedback.py.
+# own steps, then the hidden regions and the mark schemes of the written questions cleared as for the
+# release (autograde restores both from the gradebook), then test-cell tracebacks (which quote the
+# hidden code) cut to "ErrorName: message". See autograder/feedback.py.
 c.GenerateFeedback.preprocessors = [
     "nbgrader.preprocessors.GetGrades",
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
     "nbgrader.preprocessors.ClearHiddenTests",
+    "nbgrader.preprocessors.ClearMarkScheme",
     "autograder.feedback.RedactTestTracebacks",
 ]
 

@@ -68,9 +68,11 @@ def _cmd_grade(args) -> int:
         if args.shard:
             raise AutograderError("--jobs runs the shards itself: give --jobs or --shard, not both")
         from .examples import load_examples
+        from .grading import cached_gradebook
         from .nbg import assignments
 
-        dirs = run_jobs(_grade_argv(args), work, args.jobs)
+        cached_gradebook(root, assignments(root, args.assignments))  # generated once, before the shards copy it
+        dirs = run_jobs(_grade_argv(args), work, args.jobs, root)
         results = merge(root, dirs, work)
         examples = [] if args.submissions else [e for n in assignments(root, args.assignments)
                                                 for e in load_examples(n, _examples_dir(args))]
@@ -106,9 +108,8 @@ def _cmd_run(args) -> int:
 
 def _cmd_outputs(args) -> int:
     from .nbg import assignments, notebooks
-    from .runner import store_checked_outputs
-
     from .references import build
+    from .runner import store_checked_outputs
 
     root = course_root(args.root)
     names = assignments(root, args.assignments)
@@ -127,6 +128,14 @@ def _cmd_feedback(args) -> int:
     files = feedback(root, Path(args.work), args.assignments)
     print(f"{len(files)} feedback files in {Path(args.work) / 'feedback'}, each checked: no hidden-test line, "
           "no traceback into a test cell")
+    return 0
+
+
+def _cmd_site(args) -> int:
+    from .site import build
+
+    index = build(course_root(args.root), Path(args.out), args.assignments)
+    print(f"course site (student notebooks only) built: {index}")
     return 0
 
 
@@ -206,6 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     fb.add_argument("assignments", nargs="*")
     fb.add_argument("--work", default="build/grading", help="the folder `autograder grade` graded into")
     fb.set_defaults(func=_cmd_feedback)
+
+    st = sub.add_parser("site", help="build the course site (Jupyter Book) from release/: student versions only")
+    st.add_argument("assignments", nargs="*")
+    st.add_argument("--out", default="build/site", help="output folder (pages in <out>/_build/html)")
+    st.set_defaults(func=_cmd_site)
 
     sw = sub.add_parser("student-wheel", help="build dl-course-student: the course package without lib or autograder")
     sw.add_argument("--out", default="build/student")

@@ -2,13 +2,14 @@
 
 ``nbgrader generate_feedback`` turns each autograded notebook into HTML as it is: the hidden tests'
 code (test cells keep it after autograding) and tracebacks that quote it. ``nbgrader_config.py``
-adds two steps to nbgrader's own feedback preprocessors, so ``nbgrader generate_feedback`` run by
-hand is just as safe: ``ClearHiddenTests`` (nbgrader's, as for the release) removes the hidden
-region of every test cell, and ``RedactTestTracebacks`` below cuts a test cell's traceback to its
-last line, ``ErrorName: message``: what failed and why, with the score nbgrader shows beside it.
+adds three steps to nbgrader's own feedback preprocessors, so ``nbgrader generate_feedback`` run by
+hand is just as safe: ``ClearHiddenTests`` and ``ClearMarkScheme`` (nbgrader's, as for the release)
+remove the hidden region of every test cell and the mark scheme of every written question, and
+``RedactTestTracebacks`` below cuts a test cell's traceback to its last line, ``ErrorName:
+message``: what failed and why, with the score nbgrader shows beside it.
 
 ``feedback`` runs it for a graded work folder and then reads every feedback file back, as text,
-and refuses to hand out one that holds a line of a hidden test.
+and refuses to hand out one that holds a line of a hidden test or of a mark scheme.
 """
 from __future__ import annotations
 
@@ -42,11 +43,11 @@ class RedactTestTracebacks(Preprocessor):
 
 
 def hidden_lines(source_nb) -> set[str]:
-    """Lines of the hidden tests that appear nowhere public in the notebook (8 characters or more)."""
+    """Lines of the hidden tests and mark schemes that appear nowhere public in the notebook (8 characters or more)."""
     hidden, public = set(), set()
     for cell in source_nb.cells:
         for m in REGION.finditer(cell.source):
-            if m.group(1) == "HIDDEN TESTS":
+            if m.group(1) in ("HIDDEN TESTS", "MARK SCHEME"):
                 hidden.update(line.strip() for line in m.group(2).splitlines())
         public.update(line.strip() for line in REGION.sub("", cell.source).splitlines())
     return {line for line in hidden - public if len(line) >= 8 and not line.startswith("#")}
@@ -101,7 +102,7 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
             leaked = leaked_lines(root, name, path, work / "submitted" / path.parts[-3] / name / f"{path.stem}.ipynb")
             if leaked:
                 path.unlink()
-                raise AutograderError(f"{path} would show {len(leaked)} hidden-test lines (first: {leaked[0]!r}); "
+                raise AutograderError(f"{path} would show {len(leaked)} lines of hidden tests or mark schemes (first: {leaked[0]!r}); "
                                       "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?")
             files.append(path)
     return files

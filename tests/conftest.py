@@ -43,3 +43,11 @@ def mirror() -> Path:
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+def pytest_collection_modifyitems(config, items):
+    """nbval's cells of the source notebooks run whole notebooks: they are the slowest items, mark them slow
+    (`-m 'not slow'` then leaves the quick unit tests)."""
+    for item in items:
+        if item.nodeid.startswith("source/") or type(item).__name__ == "IPyNbCell":
+            item.add_marker(pytest.mark.slow)

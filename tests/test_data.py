@@ -10,13 +10,22 @@ import torchvision
 from course import data
 
 
+def _idx_count(path) -> int:
+    """The number of items an MNIST idx file declares: a big-endian int32 after the magic number."""
+    with open(path, "rb") as f:
+        return int.from_bytes(f.read(8)[4:], "big")
+
+
 def test_mirror_npz(mirror):
+    # sizes from the mirror's own files (the full MNIST and a CIFAR-10 subset here; another mirror may differ)
+    n_mnist = _idx_count(mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte")
+    n_cifar = len(np.load(mirror / "cifar10" / "test.npz")["labels"])
     d = data.load("mnist", "test", root=mirror)
-    assert d.source == "mirror" and len(d) == 10_000
-    assert d.images.dtype == torch.uint8 and d.images.shape == (10_000, 1, 28, 28)
+    assert d.source == "mirror" and len(d) == n_mnist
+    assert d.images.dtype == torch.uint8 and d.images.shape == (n_mnist, 1, 28, 28)
     assert d.labels.dtype == torch.int64 and set(d.labels.unique().tolist()) == set(range(10))
     c = data.load("cifar10", "test", root=mirror)
-    assert c.source == "mirror" and c.images.shape == (932, 3, 32, 32)
+    assert c.source == "mirror" and c.images.shape == (n_cifar, 3, 32, 32)
     # the README of the mirror: the first test labels are cat, ship, ship, airplane, frog, ...
     assert [c.classes[i] for i in c.labels[:5]] == ["cat", "ship", "ship", "airplane", "frog"]
 
@@ -24,7 +33,7 @@ def test_mirror_npz(mirror):
 def test_torchvision_mnist_loader_then_cache(mirror, tmp_path, capsys):
     (tmp_path / "MNIST").symlink_to(mirror / "MNIST")  # torchvision's raw layout, nothing else
     d = data.load("mnist", "train", root=tmp_path, download=False)
-    assert d.source == "torchvision" and d.images.shape == (60_000, 1, 28, 28)
+    assert d.source == "torchvision" and d.images.shape == (_idx_count(mirror / "MNIST" / "raw" / "train-labels-idx1-ubyte"), 1, 28, 28)
     ref = data.load("mnist", "train", root=mirror, verbose=False)
     assert torch.equal(d.images[:500], ref.images[:500]) and torch.equal(d.labels, ref.labels)
     assert (tmp_path / "cache" / "mnist-train.npz").is_file()
@@ -61,7 +70,7 @@ def test_download_path_uses_torchvision_download(mirror, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", fake_download)
     d = data.load("mnist", "test", root=tmp_path, download=True)
-    assert d.source == "download" and len(d) == 10_000
+    assert d.source == "download" and len(d) == _idx_count(mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte")
 
 
 def test_offline_falls_back_to_bundled_sample(tmp_path, monkeypatch):

@@ -67,3 +67,8 @@ def test_sgns_loss_matches_formula_and_bce():
 def test_noise_distribution():
     p = E.noise_distribution([16, 1])
     torch.testing.assert_close(p, torch.tensor([8 / 9, 1 / 9]))
+
+
+def test_tokenize_keeps_apostrophes_between_letters_only():
+    # by hand: inner apostrophes stay (one or several), quotes and digits go
+    assert E.tokenize("Rock'n'roll isn't 'quoted', 42 times") == ["rock'n'roll", "isn't", "quoted", "times"]

@@ -76,8 +76,8 @@ def test_an_interrupted_batch_resumes_and_a_rerun_gives_the_same_scores(battery)
 
 def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
     # nbgrader issues #917 and #1363: by default its feedback prints the hidden tests and tracebacks into them
-    from nbconvert import HTMLExporter
     import nbformat
+    from nbconvert import HTMLExporter
 
     from autograder.feedback import feedback, html_text, leaked_lines
 

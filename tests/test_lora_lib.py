@@ -5,8 +5,7 @@ import torch
 import torch.nn as nn
 from torchvision.models import VisionTransformer
 
-from lib.lora import (LoRALinear, LoRAPacked, add_lora, add_lora_packed, freeze_except_lora, load_lora_state_dict,
-                      lora_state_dict, merge_lora)
+from lib.lora import LoRALinear, LoRAPacked, add_lora, add_lora_packed, freeze_except_lora, load_lora_state_dict, lora_state_dict, merge_lora
 from lib.mha import MultiHeadAttention
 
 

@@ -3,6 +3,7 @@ import subprocess
 import sys
 
 import nbformat
+import pytest
 from nbgrader.preprocessors import IgnorePattern
 from traitlets.config import Config
 
@@ -45,6 +46,7 @@ def test_real_errors_on_stderr_are_kept(repo):
     assert len(kept) == 3
 
 
+@pytest.mark.slow  # runs nbgrader end to end
 def test_nbgrader_works_from_a_shell_without_the_venv(repo, tmp_path):
     # nbgrader looks up `alembic` on PATH for a new gradebook; without an activated venv that used to fail
     import shutil

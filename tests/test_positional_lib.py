@@ -7,11 +7,19 @@ import torch
 from lib import positional as P
 
 
+def _formula(n, d):
+    """Vaswani et al. (2017), section 3.5, entry by entry in float64: PE(pos, 2i) = sin(pos / 10000^(2i/d)),
+    PE(pos, 2i+1) = cos(pos / 10000^(2i/d))."""
+    return torch.tensor([[math.sin(pos / 10000 ** (j / d)) if j % 2 == 0 else math.cos(pos / 10000 ** ((j - 1) / d))
+                          for j in range(d)] for pos in range(n)], dtype=torch.float64)
+
+
 @pytest.mark.parametrize("n,d", [(7, 10), (50, 64), (9, 5)])
 def test_matches_formula_and_vit_loop(n, d):
     pe = P.sinusoidal_encoding(n, d)
     assert pe.shape == (n, d) and pe.abs().max() <= 1
-    torch.testing.assert_close(pe, P.vit_positional_encoding(n, d))
+    torch.testing.assert_close(pe.double(), _formula(n, d), atol=1e-6, rtol=0)
+    torch.testing.assert_close(P.vit_positional_encoding(n, d).double(), _formula(n, d), atol=1e-6, rtol=0)
     assert pe[3, 0].item() == pytest.approx(math.sin(3))
     assert pe[3, 1].item() == pytest.approx(math.cos(3))
     if d > 3:
@@ -42,8 +50,9 @@ def test_dot_product_depends_only_on_offset():
     for k in (0, 1, 5, 17):
         diag = torch.diagonal(dots, offset=k)
         torch.testing.assert_close(diag, diag[0].expand_as(diag), atol=1e-5, rtol=0)
-        expected = torch.cos(P.frequencies(32) * k).sum()
-        assert diag[0].item() == pytest.approx(expected.item(), abs=1e-5)
+        # sum over the 16 (sin, cos) pairs of sin a sin b + cos a cos b = cos(omega_i k), omega_i = 1 / 10000^(2i/32)
+        expected = sum(math.cos(k / 10000 ** (2 * i / 32)) for i in range(16))
+        assert diag[0].item() == pytest.approx(expected, abs=1e-5)
 
 
 def test_modules():

@@ -3,8 +3,7 @@ import torch
 import torch.nn as nn
 from torchvision.models import VisionTransformer
 
-from course.pretrained import (SOURCE_CLASSES, TARGET_CLASSES, classes_subset, load_small_vit, load_vit_b_16,
-                               small_vit)
+from course.pretrained import SOURCE_CLASSES, TARGET_CLASSES, classes_subset, load_small_vit, load_vit_b_16, small_vit
 
 
 def test_shipped_weights_load_into_torchvisions_vit(capsys):

@@ -3,11 +3,13 @@ import ast
 import copy
 
 import nbformat
+import pytest
 
 from autograder import release as rel
 from autograder.nbg import REPO, assignments
 
 
+@pytest.mark.slow  # runs nbgrader end to end
 def test_release_in_sync_and_clean():
     problems = rel.release(REPO, check=True)
     assert problems == [], "release/ is stale; run `autograder release`:\n" + "\n".join(problems)

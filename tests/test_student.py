@@ -78,4 +78,4 @@ def test_a_release_notebook_runs_its_visible_checks_there(student_python, tmp_pa
 def test_install_script_switches_the_instructor_extensions_off():
     text = (REPO / "student" / "install.sh").read_text()
     for ext in ("formgrader", "create-assignment", "course-list"):
-        assert f"labextension disable --level=sys_prefix" in text and ext in text
+        assert "labextension disable --level=sys_prefix" in text and ext in text

@@ -5,8 +5,20 @@ import torch
 import torch.nn as nn
 
 from course import data
-from course.train import (CheckpointError, EarlyStopping, History, TrainConfig, evaluate, fit, lr_factor, make_optimizer,
-                          load_checkpoint, random_shift_flip, save_checkpoint, split_train_val)
+from course.train import (
+    CheckpointError,
+    EarlyStopping,
+    History,
+    TrainConfig,
+    evaluate,
+    fit,
+    load_checkpoint,
+    lr_factor,
+    make_optimizer,
+    random_shift_flip,
+    save_checkpoint,
+    split_train_val,
+)
 
 matplotlib.use("Agg")
 
@@ -19,11 +31,16 @@ def _mlp(hidden=64, n_in=28 * 28):
 def test_learns_real_mnist_sample():
     train, test = data.load("mnist", "train", verbose=False), data.load("mnist", "test", verbose=False)
     model = _mlp()
-    h = fit(model, train.images, train.labels, TrainConfig(epochs=5, batch_size=64, lr=3e-3), device="cpu", progress=False)
+    cfg = TrainConfig(epochs=5, batch_size=64, lr=3e-3)
+    h = fit(model, train.images, train.labels, cfg, device="cpu", progress=False)
     _, acc = evaluate(model, test.images, test.labels)
-    assert acc > 0.85, f"an MLP on 1,800 MNIST digits should pass 85% test accuracy, got {acc:.3f}"
+    assert acc > 0.85, f"an MLP on {len(train):,} MNIST digits should pass 85% test accuracy, got {acc:.3f}"
     assert len(h.epochs) == 5 and h["train_loss"][-1] < h["train_loss"][0]
-    assert all(e["images_per_s"] > 0 for e in h.epochs)
+    x_train, _, x_val, _ = split_train_val(train.images, train.labels, cfg.val_fraction, cfg.seed)
+    assert len(x_train) + len(x_val) == len(train) and len(x_val) > 0
+    assert all(e["images"] == len(x_train) for e in h.epochs)  # each training image once per epoch, no validation image
+    # the rate counts the training pass only: the epoch's time also holds the validation pass
+    assert all(e["images_per_s"] >= e["images"] / e["time_s"] for e in h.epochs)
 
 
 def test_early_stopping_restores_best_weights():

@@ -30,16 +30,33 @@ def test_linear_projection_equals_strided_conv():
     torch.testing.assert_close(embed(x), conv(x).flatten(2).transpose(1, 2))
 
 
-def test_block_is_pre_norm_residual():
+def test_block_equals_torchs_pre_norm_transformer_encoder_layer():
+    # the independent reference: nn.TransformerEncoderLayer(norm_first=True) with the same weights
     torch.manual_seed(1)
-    block = EncoderBlock(16, 4)
-    x = torch.randn(2, 7, 16)
-    y, w = block(x, need_weights=True)
-    assert y.shape == x.shape and w.shape == (2, 4, 7, 7)
-    a, _ = block.attention(block.ln1(x))
-    torch.testing.assert_close(y, x + a + block.mlp(block.ln2(x + a)))
-    y_fast, _ = block(x)  # the fused attention path gives the same result
-    torch.testing.assert_close(y_fast, y, atol=1e-5, rtol=1e-5)
+    D, h = 16, 4
+    block = EncoderBlock(D, h).eval()
+    ref = nn.TransformerEncoderLayer(D, h, dim_feedforward=2 * D, dropout=0.0, activation="gelu",
+                                     batch_first=True, norm_first=True).eval()
+    with torch.no_grad():
+        ref.self_attn.in_proj_weight.copy_(torch.cat([block.attn.W_q.weight, block.attn.W_k.weight, block.attn.W_v.weight]))
+        ref.self_attn.in_proj_bias.copy_(torch.cat([block.attn.W_q.bias, block.attn.W_k.bias, block.attn.W_v.bias]))
+        ref.self_attn.out_proj.load_state_dict(block.attn.W_o.state_dict())
+        ref.norm1.load_state_dict(block.ln1.state_dict())
+        ref.norm2.load_state_dict(block.ln2.state_dict())
+        ref.linear1.load_state_dict(block.mlp[0].state_dict())
+        ref.linear2.load_state_dict(block.mlp[3].state_dict())
+    x = torch.randn(2, 7, D)
+    with torch.no_grad():
+        y, w = block(x, need_weights=True)
+        y_fast, _ = block(x)  # the fused attention path
+        expected = ref(x)
+    assert w.shape == (2, h, 7, 7)
+    torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(y_fast, expected, atol=1e-5, rtol=1e-5)
+    post = nn.TransformerEncoderLayer(D, h, 2 * D, 0.0, "gelu", batch_first=True, norm_first=False).eval()
+    post.load_state_dict(ref.state_dict())
+    with torch.no_grad():
+        assert not torch.allclose(y, post(x), atol=1e-3)  # the check can tell pre-norm from post-norm
 
 
 @pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
