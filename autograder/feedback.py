@@ -80,9 +80,9 @@ def html_text(path: Path) -> str:
 def leaked_lines(root: Path, name: str, feedback_html: Path, submitted: Path | None = None) -> list[str]:
     """Hidden-test lines the feedback shows; a line the student wrote in their own cells is theirs to see."""
     text = html_text(feedback_html)  # a hidden line may stand alone or inside a quoted traceback
-    own = set()
+    own = ""  # the student's own cells: a hidden line that is part of them (code, comments) is theirs
     if submitted is not None and submitted.exists():
-        own = {line.strip() for c in nbformat.read(submitted, 4).cells for line in c.source.splitlines()}
+        own = "\n".join(c.source for c in nbformat.read(submitted, 4).cells)
     return sorted(line for nb in notebooks(root, name) for line in hidden_lines(nbformat.read(nb, 4))
                   if line in text and line not in own)
 

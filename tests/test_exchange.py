@@ -62,16 +62,19 @@ def test_round_trip(tmp_path):
 
     work = tmp_path / "work"
     results, _ = grade(REPO, work, [A], course / "submitted")
-    assert {r.student: r.score for r in results} == {"alice": 14, "bob": 4}
+    assert {r.student: r.score for r in results} == {"alice": mistakes["reference"].expected_score,
+                                                   "bob": mistakes["forgot_scaling"].expected_score}
     subprocess.run([sys.executable, "-m", "autograder", "feedback", "03", "--work", str(work)], check=True,
                    capture_output=True)
     nbgrader(["release_feedback", A, *ex], REPO, work)
-    for student, score in (("alice", "14.0"), ("bob", "4.0")):
+    total = sum(c.metadata["nbgrader"].get("points", 0) for c in src.cells
+                if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("task"))
+    for student, score in (("alice", mistakes["reference"].expected_score), ("bob", mistakes["forgot_scaling"].expected_score)):
         home = tmp_path / student
         _as(student, ["fetch_feedback", A, f"--course={COURSE}", *ex], home, exchange)
         got = sorted((home / A / "feedback").glob(f"*/{A}.html"))
         assert len(got) == 1, f"{student} got no feedback"
         text = html_text(got[0])
-        assert f"Score: {score} / 16.0" in text
+        assert f"Score: {float(score)} / {float(total)}" in text
         assert leaked_lines(REPO, A, got[0], home / A / f"{A}.ipynb") == []
     assert "1/sqrt(d_k)" in html_text(next((tmp_path / "bob" / A / "feedback").glob(f"*/{A}.html")))

@@ -7,15 +7,19 @@ from autograder.cli import main
 from autograder.examples import load_examples
 from autograder.grading import compare_expected, grade, table
 from autograder.nbg import REPO, AutograderError, assignments
+from autograder.shards import _load_results
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def graded(tmp_path_factory):
+    # every example of every notebook, in two parallel shards merged into one gradebook (the serial path
+    # is graded in tests/test_shards.py, which also checks that both give the same scores)
     work = tmp_path_factory.mktemp("grading") / "work"
-    results, examples = grade(REPO, work)
-    return work, results, examples
+    main(["grade", "--jobs", "2", "--work", str(work)])
+    examples = [e for name in assignments(REPO) for e in load_examples(name)]
+    return work, _load_results(work), examples
 
 
 def test_examples_get_expected_scores(graded):
@@ -31,6 +35,18 @@ def test_every_assignment_has_reference_untouched_and_a_mistake():
         assert students["untouched"].expected_score == 0
         partial = [e for e in students.values() if e.replace and 0 < (e.expected_score or 0) < students["reference"].expected_score]
         assert partial, f"{name} needs an example with a typical mistake that gets partial credit"
+
+
+def test_every_graded_function_has_two_typical_mistakes():
+    import nbformat
+
+    for name in assignments(REPO):
+        nb = nbformat.read(REPO / "source" / name / f"{name}.ipynb", 4)
+        tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
+                 if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
+        caught = [t for e in load_examples(name) if e.start == "solution" and e.replace for t in (e.expected_failed or [])]
+        few = {t: caught.count(t) for t in tests if caught.count(t) < 2}
+        assert not few, f"{name}: these tests have fewer than two typical-mistake examples: {few}"
 
 
 def test_reference_gets_every_autograded_point(graded):
