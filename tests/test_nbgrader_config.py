@@ -1,4 +1,5 @@
 """nbgrader_config.py: timeouts that suit PyTorch, and stderr noise that does not zero a test cell."""
+import shutil
 import subprocess
 import sys
 
@@ -63,3 +64,39 @@ def test_nbgrader_works_from_a_shell_without_the_venv(repo, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (course / "release" / "03_self_attention" / "03_self_attention.ipynb").is_file()
     assert (course / "gradebook.db").is_file()
+
+
+@pytest.mark.slow  # starts a Jupyter server
+def test_the_formgrader_answers_from_a_shell_without_the_venv(repo, tmp_path):
+    # the Formgrader hung on "Loading" when its first gradebook needed `alembic` from an inactive venv
+    import json
+    import socket
+    import time
+    import urllib.request
+
+    course = tmp_path / "course"
+    (course / "source").mkdir(parents=True)
+    shutil.copytree(repo / "source" / "03_self_attention", course / "source" / "03_self_attention")
+    shutil.copy(repo / "nbgrader_config.py", course)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
+    server = subprocess.Popen([sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
+                               "--IdentityProvider.token=t", f"--ServerApp.root_dir={course}"], cwd=course, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token=t", timeout=2)
+                break
+            except OSError:
+                time.sleep(0.5)
+        with urllib.request.urlopen(f"{url}/formgrader/api/assignments?token=t", timeout=60) as r:
+            listed = json.load(r)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert [a["name"] for a in listed] == ["03_self_attention"]
+    assert (course / "gradebook.db").exists()  # made through alembic, found without an activated venv
