@@ -76,3 +76,27 @@ def test_course_never_imports_lib_or_autograder():
     for path in (REPO / "course").rglob("*.py"):
         bad = [m for m in _imports(path) if m and m.split(".")[0] in ("lib", "autograder")]
         assert not bad, f"{path.relative_to(REPO)} imports {bad}: course is what students get"
+
+
+@pytest.mark.slow  # runs nbgrader
+def test_a_failed_release_leaves_the_committed_release_as_it_was(tmp_path):
+    # `nbgrader generate_assignment` clears its output folder before it fails; `autograder release`
+    # builds in a temporary course and copies only a build that succeeded and leaks nothing
+    import shutil
+
+    from autograder.nbg import AutograderError
+
+    A = "03_self_attention"
+    root = tmp_path / "course"
+    for part in ("source", "release"):
+        shutil.copytree(REPO / part / A, root / part / A)
+    shutil.copy(REPO / "nbgrader_config.py", root)
+    before = (root / "release" / A / f"{A}.ipynb").read_bytes()
+    path = root / "source" / A / f"{A}.ipynb"
+    nb = nbformat.read(path, 4)
+    ids = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_causal_mask"]
+    ids[0].metadata["nbgrader"]["grade_id"] = "test_scaled_dot_product_attention"  # a duplicate grade_id
+    nbformat.write(nb, path)
+    with pytest.raises(AutograderError, match="generate_assignment"):
+        rel.release(root, [A])
+    assert (root / "release" / A / f"{A}.ipynb").read_bytes() == before
