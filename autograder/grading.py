@@ -159,7 +159,11 @@ def cached_gradebook(root: Path, names: list[str]) -> Path | None:
     except OSError as e:
         print(f"(no gradebook cache in {cached.parent}: {e})", flush=True)
         return None
-    generate(root, staging, names)
+    try:
+        generate(root, staging, names)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)  # a failed generation leaves nothing behind
+        raise
     try:
         os.rename(staging, cached)  # atomic: a shard that lost the race keeps the winner's copy
     except OSError:
