@@ -144,14 +144,14 @@ def fingerprint(root: Path, names: list[str]) -> str:
     return h.hexdigest()
 
 
-def cached_gradebook(root: Path, names: list[str]) -> Path | None:
+def cached_gradebook(root: Path, names: list[str], fp: str | None = None) -> Path | None:
     """``<root>/build/gradebooks/<fingerprint>``: what ``nbgrader generate_assignment`` makes for ``names``.
 
     generate_assignment takes about 7 s and makes the same gradebook every time from the same sources,
     so it runs once per batch fingerprint; later runs, shards and merges copy its gradebook.db and
     release/. None where that folder cannot be written (then each run generates its own).
     """
-    cached = root / GRADEBOOKS / fingerprint(root, names)[:24]
+    cached = root / GRADEBOOKS / (fp or fingerprint(root, names))[:24]
     if (cached / "gradebook.db").exists():
         return cached
     try:
@@ -171,9 +171,9 @@ def cached_gradebook(root: Path, names: list[str]) -> Path | None:
     return cached
 
 
-def prepare_gradebook(root: Path, work: Path, names: list[str]) -> None:
+def prepare_gradebook(root: Path, work: Path, names: list[str], fp: str | None = None) -> None:
     """Put in ``work`` the gradebook (and release/) of ``names``, from the cache or generated there."""
-    cached = cached_gradebook(root, names)
+    cached = cached_gradebook(root, names, fp)
     if cached is None:
         generate(root, work, names)
         return
@@ -181,9 +181,8 @@ def prepare_gradebook(root: Path, work: Path, names: list[str]) -> None:
     shutil.copytree(cached / "release", work / "release", dirs_exist_ok=True)
 
 
-def open_work(work: Path, root: Path, names: list[str], fresh: bool) -> tuple[Path, bool]:
-    """(work folder, resumed): keep a folder an interrupted run of the same batch left, else start anew."""
-    stamp = ",".join(names) + ":" + fingerprint(root, names)
+def open_work(work: Path, stamp: str, fresh: bool) -> tuple[Path, bool]:
+    """(work folder, resumed): keep a folder an interrupted run of the same batch (``stamp``) left, else start anew."""
     w = work.resolve()
     if not fresh and (w / WORK_MARKER).exists() and (w / "gradebook.db").exists() and \
             (w / FINGERPRINT).exists() and (w / FINGERPRINT).read_text() == stamp:
@@ -220,7 +219,9 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
     second run of the same batch into the same ``work`` resumes: nbgrader skips what it graded.
     """
     names = assignments(root, wanted)
-    work, resumed = open_work(work, root, names, fresh)
+    fp = fingerprint(root, names)  # hashes every source notebook and lib: once per run
+    stamp = ",".join(names) + ":" + fp
+    work, resumed = open_work(work, stamp, fresh)
     refs = references.build(names, work / "references")  # lib runs here, outside every student's kernel
     sources = {name: [nbformat.read(nb, 4) for nb in notebooks(root, name)] for name in names}
     test_cells = [integrity.cell_hash(src) for name in names for nb in sources[name] for src in integrity.test_cell_sources(nb)]
@@ -229,8 +230,8 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
         options = [*options, f"--Execute.timeout={int(cell_timeout)}"]
     env = {**references.environment(refs), **env}
     if not resumed:
-        prepare_gradebook(root, work, names)
-        (work / FINGERPRINT).write_text(",".join(names) + ":" + fingerprint(root, names))
+        prepare_gradebook(root, work, names, fp)
+        (work / FINGERPRINT).write_text(stamp)
     examples: list[Example] = []
     if submissions is None:
         for name in names:

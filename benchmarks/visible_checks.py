@@ -24,6 +24,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
 from autograder.examples import Example, build, load_examples
+from autograder.integrity import _is_test
 from autograder.nbg import REPO, assignments
 
 
@@ -34,11 +35,6 @@ def _gid(cell) -> str | None:
 def _is_answer(cell) -> bool:
     meta = cell.metadata.get("nbgrader", {})
     return cell.cell_type == "code" and bool(meta.get("solution"))
-
-
-def _is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
 
 
 def mistakes(name: str) -> list[tuple[str, str, str, list[str]]]:
