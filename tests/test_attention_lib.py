@@ -28,7 +28,8 @@ def test_matches_torch_without_mask(lead, N, M, d_k, d_v):
     out, w = scaled_dot_product_attention(q, k, v)
     assert out.shape == (*lead, N, d_v) and w.shape == (*lead, N, M)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(q, k, v))
-    torch.testing.assert_close(w.sum(-1), torch.ones(*lead, N, dtype=torch.float64))
+    scores = torch.einsum("...nd,...md->...nm", q, k) / math.sqrt(d_k)  # the formula, written out here
+    torch.testing.assert_close(w, scores.exp() / scores.exp().sum(-1, keepdim=True))
 
 
 @pytest.mark.parametrize("lead,N,M,d_k,d_v", SHAPES)
@@ -105,11 +106,14 @@ def test_self_attention_and_module():
     W_Q, W_K, W_V = torch.randn(10, 3, generator=g), torch.randn(10, 3, generator=g), torch.randn(10, 4, generator=g)
     out, w = self_attention(x, W_Q, W_K, W_V)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(x @ W_Q, x @ W_K, x @ W_V))
-    assert w.shape == (2, 5, 5)
+    torch.testing.assert_close(w, torch.softmax((x @ W_Q) @ (x @ W_K).transpose(1, 2) / math.sqrt(3), dim=-1))
     m = SelfAttention(10, 3, 4)
     assert m.W_Q.shape == (10, 3) and m.W_V.shape == (10, 4)
     assert sum(p.numel() for p in m.parameters()) == 10 * 3 * 2 + 10 * 4
-    out, _ = m(x, causal_mask(5))
-    assert out.shape == (2, 5, 4)
+    out, w = m(x, causal_mask(5))
+    with torch.no_grad():
+        expected = F.scaled_dot_product_attention(x @ m.W_Q, x @ m.W_K, x @ m.W_V, is_causal=True)
+    torch.testing.assert_close(out.detach(), expected)
+    assert (w.triu(1) == 0).all()  # no query looks ahead
     with pytest.raises(ValueError, match="W_K must be"):
         self_attention(x, W_Q, torch.randn(9, 3), W_V)

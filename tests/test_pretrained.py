@@ -3,7 +3,9 @@ import torch
 import torch.nn as nn
 from torchvision.models import VisionTransformer
 
+from course import data
 from course.pretrained import SOURCE_CLASSES, TARGET_CLASSES, classes_subset, load_small_vit, load_vit_b_16, small_vit
+from course.train import evaluate
 
 
 def test_shipped_weights_load_into_torchvisions_vit(capsys):
@@ -13,6 +15,11 @@ def test_shipped_weights_load_into_torchvisions_vit(capsys):
     fresh = small_vit()
     assert not torch.equal(fresh.conv_proj.weight, model.conv_proj.weight)  # really trained weights
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
+    # trained means better than chance (1 in 5) on real CIFAR-10 test images of the five source classes
+    test = data.load("cifar10", "test", verbose=False)
+    x, y = classes_subset(test.images, test.labels, SOURCE_CLASSES)
+    _, acc = evaluate(model, x, y)
+    assert len(y) >= 100 and acc > 0.45, f"{acc:.3f} on {len(y)} images"
 
 
 def test_classes_subset_relabels_in_order():

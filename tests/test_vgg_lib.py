@@ -2,6 +2,7 @@
 import pytest
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 from torchvision.models import vgg as tv
 
 from lib.vgg import CFG_D, VGG16, make_layers, scaled
@@ -44,8 +45,19 @@ def test_torchvision_weights_give_the_same_activations(batch_norm):
 
 
 def test_vgg16_for_cifar():
-    model = VGG16(batch_norm=True, n_classes=10)
-    assert model(torch.randn(2, 3, 32, 32)).shape == (2, 10)
+    torch.manual_seed(0)
+    model = VGG16(batch_norm=True, n_classes=10).eval()
+    x = torch.randn(2, 3, 32, 32)
+    ref = tv.make_layers(tv.cfgs["D"], batch_norm=True).eval()
+    ref.load_state_dict(model.features.state_dict())
+    fc1, fc2 = model.classifier[1], model.classifier[4]
+    for fc in (fc1, fc2):  # weights large enough that a missing ReLU or a swapped layer shows at float precision
+        nn.init.normal_(fc.weight, 0, 0.1)
+        nn.init.normal_(fc.bias, 0, 0.1)
+    with torch.no_grad():  # torchvision's features, then the CIFAR head written out: 512 -> 512 -> 10
+        expected = F.linear(F.relu(F.linear(ref(x).flatten(1), fc1.weight, fc1.bias)), fc2.weight, fc2.bias)
+        torch.testing.assert_close(model(x), expected)
+    assert expected.shape == (2, 10) and expected.abs().max() > 0.1
     assert _count(model) == 14_723_136 + (512 * 512 + 512) + (512 * 10 + 10)
     small = VGG16(batch_norm=False, width=1 / 8)
     assert scaled(CFG_D, 1 / 8)[:3] == [8, 8, "M"] and small(torch.randn(1, 3, 32, 32)).shape == (1, 10)

@@ -50,7 +50,8 @@ def test_block_equals_torchs_pre_norm_transformer_encoder_layer():
         y, w = block(x, need_weights=True)
         y_fast, _ = block(x)  # the fused attention path
         expected = ref(x)
-    assert w.shape == (2, h, 7, 7)
+        _, expected_w = ref.self_attn(ref.norm1(x), ref.norm1(x), ref.norm1(x), average_attn_weights=False)
+    torch.testing.assert_close(w, expected_w, atol=1e-6, rtol=1e-5)  # (B, h, N, N): attention of LN1(x)
     torch.testing.assert_close(y, expected, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(y_fast, expected, atol=1e-5, rtol=1e-5)
     post = nn.TransformerEncoderLayer(D, h, 2 * D, 0.0, "gelu", batch_first=True, norm_first=False).eval()
@@ -67,6 +68,7 @@ def test_vit_shapes_and_parameter_count(positional):
     x = torch.randn(5, 3, 32, 32)
     logits, maps = model(x, return_attention=True)
     assert logits.shape == (5, 10) and len(maps) == 2 and maps[0].shape == (5, 3, 17, 17)
+    torch.testing.assert_close(maps[1].sum(-1), torch.ones(5, 3, 17))  # every query's weights are a distribution
     D, N = 48, 16
     per_block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * 2 * D + 2 * D) + (2 * D * D + D)
     expected = (3 * 64 * D + D) + D + 2 * per_block + 2 * D + (D * 10 + 10)  # embed, cls, blocks, ln, head
