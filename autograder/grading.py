@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 from nbgrader.api import Gradebook
 
-from . import integrity, references
+from . import as_submitted, integrity, references
 from .examples import EXAMPLES_DIR, Example, load_examples, write_submissions
 from .nbg import COURSE_ID, REPO, WORK_MARKER, AutograderError, assignments, export, fresh_work_dir, nbgrader, notebooks
 from .release import generate
@@ -278,6 +278,7 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
                 print(f"  nbgrader could not finish {student}/{name}: it gets a 0 row that says why", flush=True)
             unfinished[name] = failed
             graded.append(name)
+            as_submitted.keep_all(work, name)  # the student's own outputs, for whoever marks the written answers
     export(work, work / "grades.csv")
     results = read_results(root, work, graded, mode)
     results += unfinished_results(root, work, unfinished, mode)

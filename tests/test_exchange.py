@@ -13,6 +13,7 @@ import sys
 import nbformat
 import pytest
 
+from autograder.as_submitted import RERUN, SUBMITTED
 from autograder.examples import Example, build, load_examples
 from autograder.feedback import html_text, leaked_lines
 from autograder.grading import grade
@@ -54,8 +55,10 @@ def test_round_trip(tmp_path):
         home.mkdir()
         _as(student, ["fetch_assignment", A, f"--course={COURSE}", *ex], home, exchange)
         fetched = home / A / f"{A}.ipynb"
-        nbformat.write(build(Example(student, A, f"{A}.ipynb", "", example.start, example.replace), src,
-                             nbformat.read(fetched, 4)), fetched)  # the student's work, in the fetched copy
+        work_nb = build(Example(student, A, f"{A}.ipynb", "", example.start, example.replace), src, nbformat.read(fetched, 4))
+        scaling = next(c for c in work_nb.cells if c.get("id") == "code-21")  # the given cell of the scaling study
+        scaling.outputs = [nbformat.v4.new_output("stream", name="stdout", text=f"{student}'s own run: spread 11.31\n")]
+        nbformat.write(work_nb, fetched)  # the student's work, as they ran it, in the fetched copy
         _as(student, ["submit", A, f"--course={COURSE}", *ex], home, exchange)
     _as("instructor", ["collect", A, *ex], course, exchange)
     assert sorted(p.name for p in (course / "submitted").iterdir()) == ["alice", "bob"]
@@ -64,6 +67,10 @@ def test_round_trip(tmp_path):
     results, _ = grade(REPO, work, [A], course / "submitted")
     assert {r.student: r.score for r in results} == {"alice": mistakes["reference"].expected_score,
                                                    "bob": mistakes["forgot_scaling"].expected_score}
+    # the marker of the written answers sees the student's own outputs, then nbgrader's re-run
+    graded = nbformat.read(work / "autograded" / "alice" / A / f"{A}.ipynb", 4)
+    outs = [o.get("text", "") for o in next(c for c in graded.cells if c.get("id") == "code-21").outputs]
+    assert outs[:3] == [SUBMITTED, "alice's own run: spread 11.31\n", RERUN] and len(outs) > 3, outs
     subprocess.run([sys.executable, "-m", "autograder", "feedback", "03", "--work", str(work)], check=True,
                    capture_output=True)
     nbgrader(["release_feedback", A, *ex], REPO, work)
@@ -77,4 +84,5 @@ def test_round_trip(tmp_path):
         text = html_text(got[0])
         assert f"Score: {float(score)} / {float(total)}" in text
         assert leaked_lines(REPO, A, got[0], home / A / f"{A}.ipynb") == []
+        assert f"{student}'s own run: spread 11.31" in text
     assert "1/sqrt(d_k)" in html_text(next((tmp_path / "bob" / A / "feedback").glob(f"*/{A}.html")))
