@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 
-from .nbg import AutograderError, course_root
+from .nbg import ENV_DATA_DIR, AutograderError, course_root
 
 
 def _cmd_release(args) -> int:
@@ -257,6 +258,8 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_cmd_samples)
 
     args = p.parse_args(argv)
+    if os.environ.get(ENV_DATA_DIR):  # meant from this shell; kernels run in the notebook's or submission's folder
+        os.environ[ENV_DATA_DIR] = str(Path(os.environ[ENV_DATA_DIR]).expanduser().resolve())
     try:
         return args.func(args)
     except AutograderError as e:

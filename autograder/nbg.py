@@ -16,6 +16,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK_MARKER = ".autograder-work"
 COURSE_ID = "dl-course"  # nbgrader_config.py's CourseDirectory.course_id: the gradebooks' course
+ENV_DATA_DIR = "COURSE_DATA_DIR"  # course.data.ENV_DATA_DIR, named here so the CLI starts without torch
 
 
 class AutograderError(RuntimeError):

@@ -47,6 +47,7 @@ def environment(**values: str):
 def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = None) -> RunResult:
     import papermill as pm
 
+    out_dir = out_dir.resolve()  # the kernel runs in the notebook's folder: a relative path would land there
     out_dir.mkdir(parents=True, exist_ok=True)
     executed = out_dir / nb.name
     recorded = out_dir / f"{nb.stem}.recorded.json"

@@ -9,10 +9,12 @@ from autograder.cli import main
 pytestmark = pytest.mark.slow
 
 
-def test_run_smoke_keeps_notebook_and_metrics(tmp_path, capsys):
-    rc = main(["run", "03", "--profile", "smoke", "--out", str(tmp_path)])
+def test_run_smoke_keeps_notebook_and_metrics(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a relative --out, as the default build/runs is
+    rc = main(["run", "03", "--profile", "smoke", "--out", "runs"])
     out = capsys.readouterr().out
     assert rc == 0, out
+    tmp_path = tmp_path / "runs"
     folder = tmp_path / "smoke" / "03_self_attention"
     executed = nbformat.read(folder / "03_self_attention.ipynb", 4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
@@ -40,3 +42,25 @@ def test_run_reports_a_failing_notebook(tmp_path, capsys, repo):
     assert rc == 1 and "ZeroDivisionError" in out
     m = json.loads((tmp_path / "out" / "smoke" / "99_broken" / "broken.metrics.json").read_text())
     assert m["status"] == "failed"
+
+
+def test_a_relative_data_dir_and_out_mean_the_callers_folder(tmp_path, capsys, repo, monkeypatch):
+    # the kernel runs in the notebook's folder; COURSE_DATA_DIR=data and --out runs are meant from the shell's
+    import shutil
+    root = tmp_path / "course"
+    (root / "source" / "98_where").mkdir(parents=True)
+    shutil.copy(repo / "nbgrader_config.py", root)
+    code = "import course\nfrom course import data\ncourse.record(data_dir=str(data.data_dir()))"
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "source" / "98_where" / "where.ipynb")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("COURSE_DATA_DIR", "data")
+    rc = main(["--root", str(root), "run", "--out", "runs"])
+    assert rc == 0, capsys.readouterr().out
+    m = json.loads((tmp_path / "runs" / "smoke" / "98_where" / "where.metrics.json").read_text())
+    assert m["metrics"] == {"data_dir": str(tmp_path / "data")}
+    from autograder.nbg import ENV_DATA_DIR
+    from course.data import ENV_DATA_DIR as COURSES
+    assert ENV_DATA_DIR == COURSES
