@@ -1,5 +1,6 @@
 """`autograder run`: papermill executes notebooks under a profile, keeping outputs and metrics."""
 import json
+import shutil
 
 import nbformat
 import pytest
@@ -7,6 +8,18 @@ import pytest
 from autograder.cli import main
 
 pytestmark = pytest.mark.slow
+
+
+def _course(tmp_path, repo, folder, name, code):
+    """A course copy with one notebook: a parameters cell, then ``code``. Returns the course root."""
+    root = tmp_path / "course"
+    (root / "source" / folder).mkdir(parents=True)
+    shutil.copy(repo / "nbgrader_config.py", root)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+                                         nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "source" / folder / name)
+    return root
 
 
 def test_run_smoke_keeps_notebook_and_metrics(tmp_path, capsys, monkeypatch):
@@ -29,14 +42,7 @@ def test_run_smoke_keeps_notebook_and_metrics(tmp_path, capsys, monkeypatch):
 
 def test_run_reports_a_failing_notebook(tmp_path, capsys, repo):
     # a course copy whose notebook raises: the runner says which cell and exits non-zero
-    import shutil
-    root = tmp_path / "course"
-    (root / "source" / "99_broken").mkdir(parents=True)
-    shutil.copy(repo / "nbgrader_config.py", root)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
-                                         nbformat.v4.new_code_cell("1 / 0")])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "source" / "99_broken" / "broken.ipynb")
+    root = _course(tmp_path, repo, "99_broken", "broken.ipynb", "1 / 0")
     rc = main(["--root", str(root), "run", "--out", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert rc == 1 and "ZeroDivisionError" in out
@@ -46,15 +52,8 @@ def test_run_reports_a_failing_notebook(tmp_path, capsys, repo):
 
 def test_a_relative_data_dir_and_out_mean_the_callers_folder(tmp_path, capsys, repo, monkeypatch):
     # the kernel runs in the notebook's folder; COURSE_DATA_DIR=data and --out runs are meant from the shell's
-    import shutil
-    root = tmp_path / "course"
-    (root / "source" / "98_where").mkdir(parents=True)
-    shutil.copy(repo / "nbgrader_config.py", root)
-    code = "import course\nfrom course import data\ncourse.record(data_dir=str(data.data_dir()))"
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
-                                         nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(nb, root / "source" / "98_where" / "where.ipynb")
+    root = _course(tmp_path, repo, "98_where", "where.ipynb",
+                   "import course\nfrom course import data\ncourse.record(data_dir=str(data.data_dir()))")
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COURSE_DATA_DIR", "data")
     rc = main(["--root", str(root), "run", "--out", "runs"])
