@@ -3,6 +3,7 @@
 `autograder` runs nbgrader from this directory, so this file is always read; it points nbgrader's
 working state (gradebook, submitted/, autograded/) at a build folder on the command line.
 """
+
 import os
 import sys
 
@@ -17,7 +18,14 @@ if _scripts not in os.environ.get("PATH", "").split(os.pathsep):
     os.environ["PATH"] = os.pathsep.join([_scripts, os.environ.get("PATH", "")])
 
 c.CourseDirectory.course_id = "dl-course"
-c.CourseDirectory.ignore = [".ipynb_checkpoints", "*.pyc", "__pycache__", "feedback", "*.metrics.json", "checkpoints"]
+c.CourseDirectory.ignore = [
+    ".ipynb_checkpoints",
+    "*.pyc",
+    "__pycache__",
+    "feedback",
+    "*.metrics.json",
+    "checkpoints",
+]
 
 # PyTorch notebooks import slowly and train for a while even in the smoke profile: nbgrader's
 # default of 30 s per cell is far too short. This is per cell; `autograder` also bounds a run.

@@ -13,6 +13,7 @@ file are dropped, as the Formgrader renders these notebooks in the instructor's 
 cell's copied outputs are capped in size. The outputs are the student's file, not evidence: they
 can be edited by hand like the answer text itself.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -48,7 +49,11 @@ def _plain(outputs) -> list:
             continue
         size += len(str(out))
         if size > MAX_BYTES:
-            return [_label(f"[the submitted outputs of this cell exceed {MAX_BYTES / 1e6:.0f} MB and are not shown]\n")]
+            return [
+                _label(
+                    f"[the submitted outputs of this cell exceed {MAX_BYTES / 1e6:.0f} MB and are not shown]\n"
+                )
+            ]
         kept.append(out)
     return kept
 

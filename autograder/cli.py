@@ -1,4 +1,5 @@
 """The instructor's command line: ``autograder --help``."""
+
 from __future__ import annotations
 
 import argparse
@@ -25,9 +26,20 @@ def _cmd_release(args) -> int:
 
 def _grade_argv(args) -> list[str]:
     """The options of this `autograder grade` call, for the shards `--jobs` starts."""
-    argv = [*args.assignments, "--memory-gib", str(args.memory_gib), "--wall-s", str(args.wall_s),
-            "--max-processes", str(args.max_processes)]
-    for flag, value in (("--submissions", args.submissions), ("--examples", args.examples), ("--cell-timeout", args.cell_timeout)):
+    argv = [
+        *args.assignments,
+        "--memory-gib",
+        str(args.memory_gib),
+        "--wall-s",
+        str(args.wall_s),
+        "--max-processes",
+        str(args.max_processes),
+    ]
+    for flag, value in (
+        ("--submissions", args.submissions),
+        ("--examples", args.examples),
+        ("--cell-timeout", args.cell_timeout),
+    ):
         if value:
             argv += [flag, str(value)]
     return argv + ["--no-sandbox"] * bool(args.no_sandbox) + ["--fresh"] * bool(args.fresh)
@@ -72,18 +84,36 @@ def _cmd_grade(args) -> int:
         from .grading import cached_gradebook
         from .nbg import assignments
 
-        cached_gradebook(root, assignments(root, args.assignments))  # generated once, before the shards copy it
+        cached_gradebook(
+            root, assignments(root, args.assignments)
+        )  # generated once, before the shards copy it
         dirs = run_jobs(_grade_argv(args), work, args.jobs, root)
         results = merge(root, dirs, work)
-        examples = [] if args.submissions else [e for n in assignments(root, args.assignments)
-                                                for e in load_examples(n, _examples_dir(args))]
+        examples = (
+            []
+            if args.submissions
+            else [
+                e for n in assignments(root, args.assignments) for e in load_examples(n, _examples_dir(args))
+            ]
+        )
         print(f"graded in {args.jobs} parallel shards ({', '.join(map(str, dirs))}), merged into {work}")
         return _report(root, work, results, examples, start)
-    sandbox = False if args.no_sandbox else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s,
-                                                          max_processes=args.max_processes)
-    results, examples = grade(root, work, args.assignments, Path(args.submissions) if args.submissions else None,
-                              sandbox=sandbox, fresh=args.fresh, cell_timeout=args.cell_timeout,
-                              examples_dir=_examples_dir(args), shard=parse_shard(args.shard) if args.shard else None)
+    sandbox = (
+        False
+        if args.no_sandbox
+        else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s, max_processes=args.max_processes)
+    )
+    results, examples = grade(
+        root,
+        work,
+        args.assignments,
+        Path(args.submissions) if args.submissions else None,
+        sandbox=sandbox,
+        fresh=args.fresh,
+        cell_timeout=args.cell_timeout,
+        examples_dir=_examples_dir(args),
+        shard=parse_shard(args.shard) if args.shard else None,
+    )
     return _report(root, work, results, examples, start)
 
 
@@ -127,8 +157,10 @@ def _cmd_feedback(args) -> int:
 
     root = course_root(args.root)
     files = feedback(root, Path(args.work), args.assignments)
-    print(f"{len(files)} feedback files in {Path(args.work) / 'feedback'}, each checked: no hidden-test line, "
-          "no traceback into a test cell")
+    print(
+        f"{len(files)} feedback files in {Path(args.work) / 'feedback'}, each checked: no hidden-test line, "
+        "no traceback into a test cell"
+    )
     return 0
 
 
@@ -158,8 +190,10 @@ def _cmd_references(args) -> int:
     out = build(names, Path(args.out) if args.out else root / "build" / "references")
     for name in names:
         print(f"{name}: {len(fixtures(name))} hidden tests' reference values")
-    print(f"written to {out}; hidden tests run by hand (nbval, nbgrader, JupyterLab) find them there, "
-          f"or wherever $COURSE_REFERENCES points")
+    print(
+        f"written to {out}; hidden tests run by hand (nbval, nbgrader, JupyterLab) find them there, "
+        f"or wherever $COURSE_REFERENCES points"
+    )
     return 0
 
 
@@ -180,16 +214,40 @@ def _sandbox_options(p) -> None:
     from .sandbox import SandboxConfig
 
     d = SandboxConfig()
-    p.add_argument("--no-sandbox", action="store_true",
-                   help="grade in ordinary kernels with your rights (every row is marked unsandboxed)")
-    p.add_argument("--memory-gib", type=float, default=d.memory_gib, help=f"memory limit per kernel (default {d.memory_gib:g})")
-    p.add_argument("--wall-s", type=float, default=d.wall_s, help=f"wall-time limit per notebook (default {d.wall_s:g} s)")
-    p.add_argument("--max-processes", type=int, default=d.max_processes,
-                   help=f"process and thread limit per kernel (default {d.max_processes})")
-    p.add_argument("--cell-timeout", type=int, default=None,
-                   help="nbgrader's per-cell timeout in seconds (default: nbgrader_config.py's Execute.timeout)")
-    p.add_argument("--fresh", action="store_true",
-                   help="start the batch over; by default a re-run into the same --work keeps what was graded")
+    p.add_argument(
+        "--no-sandbox",
+        action="store_true",
+        help="grade in ordinary kernels with your rights (every row is marked unsandboxed)",
+    )
+    p.add_argument(
+        "--memory-gib",
+        type=float,
+        default=d.memory_gib,
+        help=f"memory limit per kernel (default {d.memory_gib:g})",
+    )
+    p.add_argument(
+        "--wall-s",
+        type=float,
+        default=d.wall_s,
+        help=f"wall-time limit per notebook (default {d.wall_s:g} s)",
+    )
+    p.add_argument(
+        "--max-processes",
+        type=int,
+        default=d.max_processes,
+        help=f"process and thread limit per kernel (default {d.max_processes})",
+    )
+    p.add_argument(
+        "--cell-timeout",
+        type=int,
+        default=None,
+        help="nbgrader's per-cell timeout in seconds (default: nbgrader_config.py's Execute.timeout)",
+    )
+    p.add_argument(
+        "--fresh",
+        action="store_true",
+        help="start the batch over; by default a re-run into the same --work keeps what was graded",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -199,39 +257,65 @@ def main(argv: list[str] | None = None) -> int:
 
     r = sub.add_parser("release", help="build release/ from source/ with nbgrader generate_assignment")
     r.add_argument("assignments", nargs="*", help="names or number prefixes, e.g. 03 (default: all)")
-    r.add_argument("--check", action="store_true", help="only check that release/ is up to date and leaks nothing")
+    r.add_argument(
+        "--check", action="store_true", help="only check that release/ is up to date and leaks nothing"
+    )
     r.set_defaults(func=_cmd_release)
 
-    g = sub.add_parser("grade", help="autograde submissions (default: the example submissions) and print scores")
+    g = sub.add_parser(
+        "grade", help="autograde submissions (default: the example submissions) and print scores"
+    )
     g.add_argument("assignments", nargs="*")
-    g.add_argument("--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)")
+    g.add_argument(
+        "--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)"
+    )
     g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
-    g.add_argument("--jobs", type=int, default=1, help="grade in N parallel shards on this machine, then merge them")
-    g.add_argument("--shard", help="grade only shard i of N (every N-th student by name), e.g. 0/4; `autograder merge` folds them")
-    g.add_argument("--examples", help="a folder of example sets under autograder/examples (e.g. hostile) instead of the usual ones")
+    g.add_argument(
+        "--jobs", type=int, default=1, help="grade in N parallel shards on this machine, then merge them"
+    )
+    g.add_argument(
+        "--shard",
+        help="grade only shard i of N (every N-th student by name), e.g. 0/4; `autograder merge` folds them",
+    )
+    g.add_argument(
+        "--examples",
+        help="a folder of example sets under autograder/examples (e.g. hostile) instead of the usual ones",
+    )
     _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
 
-    fb = sub.add_parser("feedback", help="nbgrader generate_feedback for a graded batch, without the hidden tests")
+    fb = sub.add_parser(
+        "feedback", help="nbgrader generate_feedback for a graded batch, without the hidden tests"
+    )
     fb.add_argument("assignments", nargs="*")
     fb.add_argument("--work", default="build/grading", help="the folder `autograder grade` graded into")
     fb.set_defaults(func=_cmd_feedback)
 
-    st = sub.add_parser("site", help="build the course site (Jupyter Book) from release/: student versions only")
+    st = sub.add_parser(
+        "site", help="build the course site (Jupyter Book) from release/: student versions only"
+    )
     st.add_argument("assignments", nargs="*")
     st.add_argument("--out", default="build/site", help="output folder (pages in <out>/_build/html)")
     st.set_defaults(func=_cmd_site)
 
-    sw = sub.add_parser("student-wheel", help="build dl-course-student: the course package without lib or autograder")
+    sw = sub.add_parser(
+        "student-wheel", help="build dl-course-student: the course package without lib or autograder"
+    )
     sw.add_argument("--out", default="build/student")
     sw.set_defaults(func=_cmd_student_wheel)
 
-    f = sub.add_parser("references", help="compute the hidden tests' reference values with lib (the grader does this itself)")
+    f = sub.add_parser(
+        "references", help="compute the hidden tests' reference values with lib (the grader does this itself)"
+    )
     f.add_argument("assignments", nargs="*")
-    f.add_argument("--out", help="folder for <assignment>.pt (default: build/references in the course directory)")
+    f.add_argument(
+        "--out", help="folder for <assignment>.pt (default: build/references in the course directory)"
+    )
     f.set_defaults(func=_cmd_references)
 
-    m = sub.add_parser("merge", help="fold shard work folders (autograder grade --shard i/N) into one gradebook")
+    m = sub.add_parser(
+        "merge", help="fold shard work folders (autograder grade --shard i/N) into one gradebook"
+    )
     m.add_argument("shards", nargs="+", help="the shards' --work folders")
     m.add_argument("--work", default="build/grading", help="the merged folder (made anew)")
     m.set_defaults(func=_cmd_merge)
@@ -258,7 +342,9 @@ def main(argv: list[str] | None = None) -> int:
     s.set_defaults(func=_cmd_samples)
 
     args = p.parse_args(argv)
-    if os.environ.get(ENV_DATA_DIR):  # meant from this shell; kernels run in the notebook's or submission's folder
+    if os.environ.get(
+        ENV_DATA_DIR
+    ):  # meant from this shell; kernels run in the notebook's or submission's folder
         os.environ[ENV_DATA_DIR] = str(Path(os.environ[ENV_DATA_DIR]).expanduser().resolve())
     try:
         return args.func(args)

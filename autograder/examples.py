@@ -29,6 +29,7 @@ cell, test cells included), ``delete`` (grade_ids to remove), ``append`` (extra 
 notebook), ``notebook_of`` (hand in another assignment's release notebook), and under
 ``expected``, ``flags``: texts that rows of the integrity report must contain (``[]``: no row).
 """
+
 from __future__ import annotations
 
 import copy
@@ -55,7 +56,9 @@ class Example:
     replace: dict[str, str] = field(default_factory=dict)
     expected_score: float | None = None
     expected_failed: list[str] | None = None
-    expected_messages: dict[str, str] = field(default_factory=dict)  # grade_id -> text its failure must contain
+    expected_messages: dict[str, str] = field(
+        default_factory=dict
+    )  # grade_id -> text its failure must contain
     edit: dict[str, str] = field(default_factory=dict)  # any cell, test cells included
     delete: list[str] = field(default_factory=list)
     append: list[str] = field(default_factory=list)  # code cells added at the end
@@ -75,20 +78,35 @@ def load_examples(assignment: str, folder: Path = EXAMPLES_DIR) -> list[Example]
         if s.get("start") not in ("solution", "release"):
             raise AutograderError(f"{path}: student {student!r} needs start: solution or start: release")
         exp = s.get("expected", {})
-        out.append(Example(
-            student=student, assignment=assignment, notebook=spec["notebook"],
-            description=s.get("description", ""), start=s["start"], replace=s.get("replace") or {},
-            expected_score=exp.get("score"), expected_failed=exp.get("failed"),
-            expected_messages=exp.get("messages") or {},
-            edit=s.get("edit") or {}, delete=s.get("delete") or [], append=s.get("append") or [],
-            file=s.get("file"), raw=s.get("raw"), notebook_of=s.get("notebook_of"), expected_flags=exp.get("flags"),
-        ))
+        out.append(
+            Example(
+                student=student,
+                assignment=assignment,
+                notebook=spec["notebook"],
+                description=s.get("description", ""),
+                start=s["start"],
+                replace=s.get("replace") or {},
+                expected_score=exp.get("score"),
+                expected_failed=exp.get("failed"),
+                expected_messages=exp.get("messages") or {},
+                edit=s.get("edit") or {},
+                delete=s.get("delete") or [],
+                append=s.get("append") or [],
+                file=s.get("file"),
+                raw=s.get("raw"),
+                notebook_of=s.get("notebook_of"),
+                expected_flags=exp.get("flags"),
+            )
+        )
     return out
 
 
 def _by_grade_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if c.metadata.get("nbgrader", {}).get("grade_id")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if c.metadata.get("nbgrader", {}).get("grade_id")
+    }
 
 
 def solution_text(source_cell: nbformat.NotebookNode) -> str:
@@ -96,7 +114,9 @@ def solution_text(source_cell: nbformat.NotebookNode) -> str:
     return _MARKER_LINE.sub("", source_cell.source)
 
 
-def build(example: Example, source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
+def build(
+    example: Example, source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode
+) -> nbformat.NotebookNode:
     """The submitted notebook: the release with answer cells filled in as the example says."""
     nb = copy.deepcopy(release_nb)
     cells, source_cells = _by_grade_id(nb), _by_grade_id(source_nb)
@@ -114,7 +134,9 @@ def build(example: Example, source_nb: nbformat.NotebookNode, release_nb: nbform
         cells[gid].source = text.rstrip("\n")
     for gid, text in example.edit.items():
         if gid not in cells:
-            raise AutograderError(f"example {example.student!r} of {example.assignment} edits {gid!r}, which {example.notebook} lacks")
+            raise AutograderError(
+                f"example {example.student!r} of {example.assignment} edits {gid!r}, which {example.notebook} lacks"
+            )
         cells[gid].source = text.rstrip("\n")
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in example.delete]
     nb.cells += [nbformat.v4.new_code_cell(text.rstrip("\n")) for text in example.append]

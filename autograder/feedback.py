@@ -11,6 +11,7 @@ message``: what failed and why, with the score nbgrader shows beside it.
 ``feedback`` runs it for a graded work folder and then reads every feedback file back, as text,
 and refuses to hand out one that holds a line of a hidden test or of a mark scheme.
 """
+
 from __future__ import annotations
 
 import html
@@ -83,15 +84,21 @@ def leaked_lines(root: Path, name: str, feedback_html: Path, submitted: Path | N
     own = ""  # the student's own cells: a hidden line that is part of them (code, comments) is theirs
     if submitted is not None and submitted.exists():
         own = "\n".join(c.source for c in nbformat.read(submitted, 4).cells)
-    return sorted(line for nb in notebooks(root, name) for line in hidden_lines(nbformat.read(nb, 4))
-                  if line in text and line not in own)
+    return sorted(
+        line
+        for nb in notebooks(root, name)
+        for line in hidden_lines(nbformat.read(nb, 4))
+        if line in text and line not in own
+    )
 
 
 def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Path]:
     """nbgrader generate_feedback for a graded work folder; returns the feedback files, each checked for leaks."""
     work = Path(work).resolve()
     if not (work / "gradebook.db").exists():
-        raise AutograderError(f"{work} holds no graded batch (no gradebook.db): run `autograder grade --work {work}` first")
+        raise AutograderError(
+            f"{work} holds no graded batch (no gradebook.db): run `autograder grade --work {work}` first"
+        )
     names = [n for n in assignments(root, wanted) if any((work / "autograded").glob(f"*/{n}"))]
     if not names:
         raise AutograderError(f"nothing in {work / 'autograded'} to give feedback on")
@@ -99,10 +106,14 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
     for name in names:
         nbgrader(["generate_feedback", name, "--force"], root, work, quiet=True)
         for path in sorted((work / "feedback").glob(f"*/{name}/*.html")):
-            leaked = leaked_lines(root, name, path, work / "submitted" / path.parts[-3] / name / f"{path.stem}.ipynb")
+            leaked = leaked_lines(
+                root, name, path, work / "submitted" / path.parts[-3] / name / f"{path.stem}.ipynb"
+            )
             if leaked:
                 path.unlink()
-                raise AutograderError(f"{path} would show {len(leaked)} lines of hidden tests or mark schemes (first: {leaked[0]!r}); "
-                                      "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?")
+                raise AutograderError(
+                    f"{path} would show {len(leaked)} lines of hidden tests or mark schemes (first: {leaked[0]!r}); "
+                    "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?"
+                )
             files.append(path)
     return files

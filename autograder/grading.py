@@ -4,6 +4,7 @@ Every step is nbgrader's own: ``generate_assignment`` records the assignment (an
 tests) in a fresh gradebook, ``autograde`` runs each submission, ``export`` writes the CSV.
 This module only lays out the folders and reads the gradebook back for the table.
 """
+
 from __future__ import annotations
 
 import csv
@@ -20,7 +21,17 @@ from nbgrader.api import Gradebook
 
 from . import as_submitted, integrity, references
 from .examples import EXAMPLES_DIR, Example, load_examples, write_submissions
-from .nbg import COURSE_ID, REPO, WORK_MARKER, AutograderError, assignments, export, fresh_work_dir, nbgrader, notebooks
+from .nbg import (
+    COURSE_ID,
+    REPO,
+    WORK_MARKER,
+    AutograderError,
+    assignments,
+    export,
+    fresh_work_dir,
+    nbgrader,
+    notebooks,
+)
 from .release import generate
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, nbgrader_options, probe
 
@@ -47,7 +58,9 @@ class NotebookResult:
     max_score: float
     cells: list[CellResult] = field(default_factory=list)
     sandbox: str = "sandboxed"  # or "unsandboxed": graded in an ordinary kernel with the grader's rights
-    events: list[str] = field(default_factory=list)  # what the sandbox did to this notebook (wall-time kill, ...)
+    events: list[str] = field(
+        default_factory=list
+    )  # what the sandbox did to this notebook (wall-time kill, ...)
     flags: list[str] = field(default_factory=list)  # its rows of the integrity report, "cell: what happened"
 
     @property
@@ -77,8 +90,11 @@ def _error_messages(nb_path: Path) -> dict[str, str]:
 
 
 def _test_ids(source_nb: Path) -> set[str]:
-    return {c.metadata["nbgrader"]["grade_id"] for c in nbformat.read(source_nb, 4).cells
-            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]
+        for c in nbformat.read(source_nb, 4).cells
+        if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+    }
 
 
 def _sandbox_events(work: Path) -> dict[str, list[str]]:
@@ -91,7 +107,9 @@ def _sandbox_events(work: Path) -> dict[str, list[str]]:
     return out
 
 
-def read_results(root: Path, work: Path, names: list[str], sandbox: str = "sandboxed") -> list[NotebookResult]:
+def read_results(
+    root: Path, work: Path, names: list[str], sandbox: str = "sandboxed"
+) -> list[NotebookResult]:
     results, events = [], _sandbox_events(work)
     with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
         for name in names:
@@ -101,30 +119,53 @@ def read_results(root: Path, work: Path, names: list[str], sandbox: str = "sandb
                     tests = _test_ids(root / "source" / name / f"{nb.name}.ipynb")
                     msgs = _error_messages(work / "autograded" / student / name / f"{nb.name}.ipynb")
                     cells = [
-                        CellResult(g.name, float(g.score or 0), float(g.max_score), g.name in tests,
-                                   bool(g.needs_manual_grade), msgs.get(g.name, ""))
+                        CellResult(
+                            g.name,
+                            float(g.score or 0),
+                            float(g.max_score),
+                            g.name in tests,
+                            bool(g.needs_manual_grade),
+                            msgs.get(g.name, ""),
+                        )
                         for g in sorted(nb.grades, key=lambda g: g.name)
                     ]
                     folder = str((work / "autograded" / student / name).resolve())
-                    results.append(NotebookResult(student, name, nb.name, float(nb.score), float(nb.max_score), cells,
-                                                  sandbox, events.get(folder, [])))
+                    results.append(
+                        NotebookResult(
+                            student,
+                            name,
+                            nb.name,
+                            float(nb.score),
+                            float(nb.max_score),
+                            cells,
+                            sandbox,
+                            events.get(folder, []),
+                        )
+                    )
     return results
 
 
-def prepare_sandbox(work: Path, sandbox: bool | SandboxConfig, refs: Path | None = None,
-                    test_cells: list[str] | None = None) -> tuple[list[str], dict[str, str], str]:
+def prepare_sandbox(
+    work: Path, sandbox: bool | SandboxConfig, refs: Path | None = None, test_cells: list[str] | None = None
+) -> tuple[list[str], dict[str, str], str]:
     """(nbgrader options, environment, "sandboxed" or "unsandboxed"); says so loudly when unsandboxed."""
     if sandbox is False:
-        print("WARNING: grading UNSANDBOXED (--no-sandbox): submissions run with your rights, "
-              "network, and read access to source/ and the gradebook", flush=True)
+        print(
+            "WARNING: grading UNSANDBOXED (--no-sandbox): submissions run with your rights, "
+            "network, and read access to source/ and the gradebook",
+            flush=True,
+        )
         return [], {}, "unsandboxed"
     config = sandbox if isinstance(sandbox, SandboxConfig) else SandboxConfig()
     ok, found = probe(config.bwrap or find_bwrap())
     if not ok:
         banner = "!" * 100
-        print(f"{banner}\nWARNING: the grading sandbox cannot start: {found}.\nGrading UNSANDBOXED: submissions run "
-              f"with your rights, network, and read access to source/ and the gradebook; every row is marked "
-              f"'unsandboxed'.\n{banner}", flush=True)
+        print(
+            f"{banner}\nWARNING: the grading sandbox cannot start: {found}.\nGrading UNSANDBOXED: submissions run "
+            f"with your rights, network, and read access to source/ and the gradebook; every row is marked "
+            f"'unsandboxed'.\n{banner}",
+            flush=True,
+        )
         return [], {}, "unsandboxed"
     config.bwrap = found
     config.references, config.test_cells = str(refs or ""), list(test_cells or [])
@@ -184,9 +225,16 @@ def prepare_gradebook(root: Path, work: Path, names: list[str], fp: str | None =
 def open_work(work: Path, stamp: str, fresh: bool) -> tuple[Path, bool]:
     """(work folder, resumed): keep a folder an interrupted run of the same batch (``stamp``) left, else start anew."""
     w = work.resolve()
-    if not fresh and (w / WORK_MARKER).exists() and (w / "gradebook.db").exists() and \
-            (w / FINGERPRINT).exists() and (w / FINGERPRINT).read_text() == stamp:
-        print(f"resuming the batch in {w}: what is graded there stays graded (--fresh starts over)", flush=True)
+    if (
+        not fresh
+        and (w / WORK_MARKER).exists()
+        and (w / "gradebook.db").exists()
+        and (w / FINGERPRINT).exists()
+        and (w / FINGERPRINT).read_text() == stamp
+    ):
+        print(
+            f"resuming the batch in {w}: what is graded there stays graded (--fresh starts over)", flush=True
+        )
         return w, True
     w = fresh_work_dir(work)
     return w, False
@@ -208,9 +256,17 @@ def _students(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
-def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: Path | None = None,
-          sandbox: bool | SandboxConfig = True, fresh: bool = False, cell_timeout: int | None = None,
-          examples_dir: Path = EXAMPLES_DIR, shard: tuple[int, int] | None = None) -> tuple[list[NotebookResult], list[Example]]:
+def grade(
+    root: Path,
+    work: Path,
+    wanted: list[str] | None = None,
+    submissions: Path | None = None,
+    sandbox: bool | SandboxConfig = True,
+    fresh: bool = False,
+    cell_timeout: int | None = None,
+    examples_dir: Path = EXAMPLES_DIR,
+    shard: tuple[int, int] | None = None,
+) -> tuple[list[NotebookResult], list[Example]]:
     """Autograde ``submissions`` (``<student>/<assignment>/*.ipynb``), or the example submissions.
 
     Each notebook runs in the bubblewrap sandbox of ``autograder.sandbox`` unless ``sandbox`` is
@@ -224,7 +280,12 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
     work, resumed = open_work(work, stamp, fresh)
     refs = references.build(names, work / "references")  # lib runs here, outside every student's kernel
     sources = {name: [nbformat.read(nb, 4) for nb in notebooks(root, name)] for name in names}
-    test_cells = [integrity.cell_hash(src) for name in names for nb in sources[name] for src in integrity.test_cell_sources(nb)]
+    test_cells = [
+        integrity.cell_hash(src)
+        for name in names
+        for nb in sources[name]
+        for src in integrity.test_cell_sources(nb)
+    ]
     options, env, mode = prepare_sandbox(work, sandbox, refs, test_cells)
     if cell_timeout:
         options = [*options, f"--Execute.timeout={int(cell_timeout)}"]
@@ -245,10 +306,14 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
         write_submissions(examples, root, root / "release", submissions)
     elif not submissions.is_dir():
         raise AutograderError(f"{submissions} is not a folder of <student>/<assignment>/<notebook>.ipynb")
-    release_nbs = {name: {nb.name: nbformat.read(root / "release" / name / nb.name, 4) for nb in notebooks(root, name)}
-                   for name in names}
-    others = {a: {gid for nb in notebooks(root, a) for gid in integrity._grade_ids(nbformat.read(nb, 4))}
-              for a in assignments(root)}
+    release_nbs = {
+        name: {nb.name: nbformat.read(root / "release" / name / nb.name, 4) for nb in notebooks(root, name)}
+        for name in names
+    }
+    others = {
+        a: {gid for nb in notebooks(root, a) for gid in integrity._grade_ids(nbformat.read(nb, 4))}
+        for a in assignments(root)
+    }
     flags: list[integrity.Flag] = []
     handed_in: dict[str, list[str]] = {name: [] for name in names}
     everyone = [p.name for p in _students(submissions)]
@@ -260,60 +325,90 @@ def grade(root: Path, work: Path, wanted: list[str] | None = None, submissions: 
                 handed_in[name].append(student_dir.name)
                 dest = work / "submitted" / student_dir.name / name
                 before = _contents(dest)
-                flags += integrity.intake(student_dir.name, name, student_dir / name, release_nbs[name], others, dest)
+                flags += integrity.intake(
+                    student_dir.name, name, student_dir / name, release_nbs[name], others, dest
+                )
                 if resumed and _contents(dest) != before:  # handed in anew since the last run: grade it again
                     shutil.rmtree(work / "autograded" / student_dir.name / name, ignore_errors=True)
     if not any(handed_in.values()) and shard is None:
-        raise AutograderError(f"{submissions} holds no submission of {', '.join(names)}: expected "
-                              f"{submissions}/<student>/<assignment>/<notebook>.ipynb")
+        raise AutograderError(
+            f"{submissions} holds no submission of {', '.join(names)}: expected "
+            f"{submissions}/<student>/<assignment>/<notebook>.ipynb"
+        )
     graded, unfinished = [], {}
     for name in names:
         if any((work / "submitted").glob(f"*/{name}")):
             print(f"autograding {name} ...", flush=True)
             proc = nbgrader(["autograde", name, *options], root, work, quiet=True, extra_env=env, check=False)
-            failed = re.findall(rf"error processing assignment '{re.escape(name)}' for student '([^']+)'", proc.stderr + proc.stdout)
+            failed = re.findall(
+                rf"error processing assignment '{re.escape(name)}' for student '([^']+)'",
+                proc.stderr + proc.stdout,
+            )
             if proc.returncode and not failed:
-                raise AutograderError(f"`nbgrader autograde {name}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
+                raise AutograderError(
+                    f"`nbgrader autograde {name}` failed (exit {proc.returncode}):\n{proc.stderr[-3000:]}"
+                )
             for student in failed:
-                print(f"  nbgrader could not finish {student}/{name}: it gets a 0 row that says why", flush=True)
+                print(
+                    f"  nbgrader could not finish {student}/{name}: it gets a 0 row that says why", flush=True
+                )
             unfinished[name] = failed
             graded.append(name)
-            as_submitted.keep_all(work, name)  # the student's own outputs, for whoever marks the written answers
+            as_submitted.keep_all(
+                work, name
+            )  # the student's own outputs, for whoever marks the written answers
     export(work, work / "grades.csv")
     results = read_results(root, work, graded, mode)
     results += unfinished_results(root, work, unfinished, mode)
     have = {(r.student, r.assignment) for r in results}
     nothing = {name: [s for s in handed_in[name] if (s, name) not in have] for name in names}
-    results += unfinished_results(root, work, nothing, mode, why="nothing in this submission could be graded (see the integrity report)")
-    flags += after_grading_flags(work, results, sandbox.memory_gib if isinstance(sandbox, SandboxConfig) else None)
+    results += unfinished_results(
+        root, work, nothing, mode, why="nothing in this submission could be graded (see the integrity report)"
+    )
+    flags += after_grading_flags(
+        work, results, sandbox.memory_gib if isinstance(sandbox, SandboxConfig) else None
+    )
     rows = {(r.student, r.assignment, f"{r.notebook}.ipynb"): r for r in results}
     first = {}
     for r in results:
         first.setdefault((r.student, r.assignment), r)
-    for f in flags:  # a flag about a file that is no notebook of the assignment goes to the student's first row
+    for (
+        f
+    ) in flags:  # a flag about a file that is no notebook of the assignment goes to the student's first row
         r = rows.get((f.student, f.assignment, f.notebook)) or first.get((f.student, f.assignment))
         if r is not None:
-            r.flags.append(f"{f.cell}: {f.what}" if f.notebook == f"{r.notebook}.ipynb" else f"{f.notebook}: {f.what}")
+            r.flags.append(
+                f"{f.cell}: {f.what}" if f.notebook == f"{r.notebook}.ipynb" else f"{f.notebook}: {f.what}"
+            )
     integrity.write_csv(flags, work / "integrity.csv")
     (work / "results.json").write_text(json.dumps([asdict(r) for r in results], indent=2))
     return results, examples
 
 
-def after_grading_flags(work: Path, results: list[NotebookResult], memory_gib: float | None) -> list[integrity.Flag]:
+def after_grading_flags(
+    work: Path, results: list[NotebookResult], memory_gib: float | None
+) -> list[integrity.Flag]:
     """What the kernels did (the guard's reports, kills) and what the autograded notebooks show."""
     runs, flags = integrity.runs_by_folder(work / "sandbox" / "events.jsonl"), []
     for r in results:
         folder = work / "autograded" / r.student / r.assignment
         path = folder / f"{r.notebook}.ipynb"
         nb = nbformat.read(path, 4) if path.exists() else None
-        flags += integrity.kernel_flags(r.student, r.assignment, f"{r.notebook}.ipynb", runs.get(str(folder.resolve()), []), nb)
+        flags += integrity.kernel_flags(
+            r.student, r.assignment, f"{r.notebook}.ipynb", runs.get(str(folder.resolve()), []), nb
+        )
         if nb is not None:
             flags += integrity.output_flags(r.student, r.assignment, f"{r.notebook}.ipynb", nb, memory_gib)
     return flags
 
 
-def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]], mode: str,
-                       why: str = "nbgrader could not grade this submission (its log is in the autograde output)") -> list[NotebookResult]:
+def unfinished_results(
+    root: Path,
+    work: Path,
+    unfinished: dict[str, list[str]],
+    mode: str,
+    why: str = "nbgrader could not grade this submission (its log is in the autograde output)",
+) -> list[NotebookResult]:
     """Rows for submissions nbgrader could not finish (the kernel died or was killed): 0 points, and why."""
     events, out = _sandbox_events(work), []
     for name, students in unfinished.items():
@@ -322,22 +417,39 @@ def unfinished_results(root: Path, work: Path, unfinished: dict[str, list[str]],
             reasons = events.get(folder) or [why]
             for nb in notebooks(root, name):
                 cells = nbformat.read(nb, 4).cells
-                points = [(c.metadata["nbgrader"]["grade_id"], float(c.metadata["nbgrader"].get("points", 0)),
-                           bool(c.metadata["nbgrader"].get("solution") or c.metadata["nbgrader"].get("task"))) for c in cells
-                          if c.metadata.get("nbgrader", {}).get("grade") or c.metadata.get("nbgrader", {}).get("task")]
-                results = [CellResult(gid, 0.0, pts, not manual, manual) for gid, pts, manual in points]  # why: in events
-                out.append(NotebookResult(student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, reasons))
+                points = [
+                    (
+                        c.metadata["nbgrader"]["grade_id"],
+                        float(c.metadata["nbgrader"].get("points", 0)),
+                        bool(c.metadata["nbgrader"].get("solution") or c.metadata["nbgrader"].get("task")),
+                    )
+                    for c in cells
+                    if c.metadata.get("nbgrader", {}).get("grade")
+                    or c.metadata.get("nbgrader", {}).get("task")
+                ]
+                results = [
+                    CellResult(gid, 0.0, pts, not manual, manual) for gid, pts, manual in points
+                ]  # why: in events
+                out.append(
+                    NotebookResult(
+                        student, name, nb.stem, 0.0, sum(p for _, p, _ in points), results, mode, reasons
+                    )
+                )
     return out
 
 
 def table(results: list[NotebookResult]) -> str:
-    head = (f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  {'kernel':<11}  {'flags':>5}  "
-            f"failed tests")
+    head = (
+        f"{'student':<24} {'notebook':<24} {'score':>6} {'max':>6}  {'manual':>6}  {'kernel':<11}  {'flags':>5}  "
+        f"failed tests"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         failed = ", ".join(c.grade_id for c in r.failed) or "-"
-        lines.append(f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  "
-                     f"{r.sandbox:<11}  {len(r.flags):5d}  {failed}")
+        lines.append(
+            f"{r.student:<24} {r.notebook:<24} {r.score:6.1f} {r.max_score:6.1f}  {len(r.needs_manual):6d}  "
+            f"{r.sandbox:<11}  {len(r.flags):5d}  {failed}"
+        )
     notes = [f"  {r.student} / {c.grade_id}: {c.message}" for r in results for c in r.failed if c.message]
     if notes:
         lines += ["", "why tests failed:"] + notes
@@ -359,9 +471,13 @@ def exported_table(csv_path: Path, results: list[NotebookResult]) -> str:
     submitted = [r for r in rows if (r["assignment"], r["student_id"]) in graded]
     lines = [f"{'assignment':<24} {'student':<24} {'score':>6} {'max':>6}"]
     for r in sorted(submitted, key=lambda r: (r["assignment"], r["student_id"])):
-        lines.append(f"{r['assignment']:<24} {r['student_id']:<24} {float(r['score']):6.1f} {float(r['max_score']):6.1f}")
+        lines.append(
+            f"{r['assignment']:<24} {r['student_id']:<24} {float(r['score']):6.1f} {float(r['max_score']):6.1f}"
+        )
     if len(rows) > len(submitted):
-        lines.append(f"({len(rows) - len(submitted)} rows of students who did not submit an assignment not shown)")
+        lines.append(
+            f"({len(rows) - len(submitted)} rows of students who did not submit an assignment not shown)"
+        )
     return "\n".join(lines)
 
 
@@ -379,19 +495,27 @@ def compare_expected(results: list[NotebookResult], examples: list[Example]) -> 
         score = sum(r.score for r in got)
         failed = sorted(c.grade_id for r in got for c in r.failed)
         if ex.expected_score is not None and abs(score - ex.expected_score) > 1e-6:
-            problems.append(f"{ex.assignment}/{ex.student}: scored {score:g}, expected {ex.expected_score:g} (failed: {', '.join(failed) or 'none'})")
+            problems.append(
+                f"{ex.assignment}/{ex.student}: scored {score:g}, expected {ex.expected_score:g} (failed: {', '.join(failed) or 'none'})"
+            )
         if ex.expected_failed is not None and failed != sorted(ex.expected_failed):
-            problems.append(f"{ex.assignment}/{ex.student}: failed {failed}, expected {sorted(ex.expected_failed)}")
+            problems.append(
+                f"{ex.assignment}/{ex.student}: failed {failed}, expected {sorted(ex.expected_failed)}"
+            )
         messages = {c.grade_id: c.message for r in got for c in r.failed}
         for gid, text in ex.expected_messages.items():
             if text not in messages.get(gid, ""):
-                problems.append(f"{ex.assignment}/{ex.student}: {gid} should fail with a message containing "
-                                f"{text!r}; got {messages.get(gid, 'no failure')!r}")
+                problems.append(
+                    f"{ex.assignment}/{ex.student}: {gid} should fail with a message containing "
+                    f"{text!r}; got {messages.get(gid, 'no failure')!r}"
+                )
         flags = [f for r in got for f in r.flags]
         if ex.expected_flags is not None:
             if not ex.expected_flags and flags:
                 problems.append(f"{ex.assignment}/{ex.student}: expected no integrity rows, got {flags}")
             for text in ex.expected_flags:
                 if not any(text in f for f in flags):
-                    problems.append(f"{ex.assignment}/{ex.student}: no integrity row mentions {text!r}; rows: {flags}")
+                    problems.append(
+                        f"{ex.assignment}/{ex.student}: no integrity row mentions {text!r}; rows: {flags}"
+                    )
     return problems

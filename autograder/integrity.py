@@ -10,6 +10,7 @@ Three sources, each read by the grader outside the student's kernel:
 
 ``write_csv`` writes ``integrity.csv`` (student, assignment, notebook, cell, what) beside grades.csv.
 """
+
 from __future__ import annotations
 
 import csv
@@ -43,8 +44,11 @@ def cell_hash(source: str) -> str:
 
 
 def _grade_ids(nb) -> dict[str, nbformat.NotebookNode]:
-    return {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells
-            if isinstance(c.get("metadata", {}).get("nbgrader"), dict) and c.metadata["nbgrader"].get("grade_id")}
+    return {
+        c.metadata["nbgrader"]["grade_id"]: c
+        for c in nb.cells
+        if isinstance(c.get("metadata", {}).get("nbgrader"), dict) and c.metadata["nbgrader"].get("grade_id")
+    }
 
 
 def _is_test(cell) -> bool:
@@ -68,7 +72,10 @@ def _read(path: Path):
         nb = nbformat.read(path, as_version=4)
     except Exception as e:  # malformed JSON, not a notebook, unreadable bytes
         first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        return None, f"{path.name} is not a readable notebook ({type(e).__name__}: {first}); it scores 0 until resubmitted"
+        return (
+            None,
+            f"{path.name} is not a readable notebook ({type(e).__name__}: {first}); it scores 0 until resubmitted",
+        )
     try:
         nbformat.validate(nb)
     except Exception as e:
@@ -77,8 +84,14 @@ def _read(path: Path):
     return nb, None
 
 
-def intake(student: str, assignment: str, folder: Path, release: dict[str, nbformat.NotebookNode],
-           others: dict[str, set[str]], dest: Path) -> list[Flag]:
+def intake(
+    student: str,
+    assignment: str,
+    folder: Path,
+    release: dict[str, nbformat.NotebookNode],
+    others: dict[str, set[str]],
+    dest: Path,
+) -> list[Flag]:
     """Copy what can be graded from ``folder`` to ``dest`` (nbgrader's submitted/<student>/<assignment>).
 
     ``release``: notebook name -> the released notebook; ``others``: assignment -> grade_ids of its
@@ -97,7 +110,9 @@ def intake(student: str, assignment: str, folder: Path, release: dict[str, nbfor
 
     def owner(ids: set[str]) -> str | None:
         """The assignment whose notebooks share the most cells with these (ties go to this one)."""
-        best = max(others.items(), key=lambda kv: (len(ids & kv[1]), kv[0] == assignment), default=(None, set()))
+        best = max(
+            others.items(), key=lambda kv: (len(ids & kv[1]), kv[0] == assignment), default=(None, set())
+        )
         return best[0] if best[1] & ids else None
 
     graded: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
@@ -106,8 +121,15 @@ def intake(student: str, assignment: str, folder: Path, release: dict[str, nbfor
             continue
         ids = set(_grade_ids(nb))
         if ids and owner(ids) not in (assignment, None):
-            flags.append(Flag(student, assignment, name, "-", f"{name} holds the cells of assignment {owner(ids)}, "
-                              f"not {assignment}: not graded"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    name,
+                    "-",
+                    f"{name} holds the cells of assignment {owner(ids)}, not {assignment}: not graded",
+                )
+            )
             continue
         graded[name] = (found[name], nb)
     for name, nb in readable.items():  # under another name: a copy, a renamed download, another notebook
@@ -117,14 +139,34 @@ def intake(student: str, assignment: str, folder: Path, release: dict[str, nbfor
         target = next((r for r in release if r not in graded and ids & wanted_ids[r]), None)
         if target and owner(ids) == assignment:
             graded[target] = (found[name], nb)
-            flags.append(Flag(student, assignment, target, "-", f"handed in as {name}; graded as {target}, whose cells it holds"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    target,
+                    "-",
+                    f"handed in as {name}; graded as {target}, whose cells it holds",
+                )
+            )
         elif owner(ids) not in (assignment, None):
-            flags.append(Flag(student, assignment, name, "-", f"{name} is a notebook of assignment {owner(ids)}, not {assignment}: not graded"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    name,
+                    "-",
+                    f"{name} is a notebook of assignment {owner(ids)}, not {assignment}: not graded",
+                )
+            )
         else:
-            flags.append(Flag(student, assignment, name, "-", f"{name} is not a notebook of {assignment}: ignored"))
+            flags.append(
+                Flag(student, assignment, name, "-", f"{name} is not a notebook of {assignment}: ignored")
+            )
     for name in release:
         if name not in graded:
-            flags.append(Flag(student, assignment, name, "-", f"no gradable {name} was submitted: it scores 0"))
+            flags.append(
+                Flag(student, assignment, name, "-", f"no gradable {name} was submitted: it scores 0")
+            )
     for meta in NBGRADER_FILES:  # what nbgrader collect writes beside the notebooks: late penalties, feedback
         if graded and (folder / meta).is_file():
             dest.mkdir(parents=True, exist_ok=True)
@@ -147,19 +189,41 @@ def cell_flags(student: str, assignment: str, notebook: str, submitted, released
         if not _is_test(cell):
             continue
         if gid not in mine:
-            flags.append(Flag(student, assignment, notebook, gid, "the test cell was deleted; nbgrader put the original back and graded it"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    notebook,
+                    gid,
+                    "the test cell was deleted; nbgrader put the original back and graded it",
+                )
+            )
         elif mine[gid].source.strip() != cell.source.strip():
-            flags.append(Flag(student, assignment, notebook, gid, "the test cell was edited; nbgrader graded the original"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    notebook,
+                    gid,
+                    "the test cell was edited; nbgrader graded the original",
+                )
+            )
     return flags
 
 
 # ------------------------------------------------------------------------------------- after grading
 _GUARD_WORDS = {
-    "import-reference": lambda e: f"tried to import {e.get('module')}, the reference solutions (not available while grading)",
+    "import-reference": lambda e: (
+        f"tried to import {e.get('module')}, the reference solutions (not available while grading)"
+    ),
     "forbidden-read": lambda e: f"tried to read {e.get('path')}, outside what a notebook may read",
-    "network": lambda e: f"tried to open a network connection to {e.get('address')} (there is no network while grading)",
+    "network": lambda e: (
+        f"tried to open a network connection to {e.get('address')} (there is no network while grading)"
+    ),
     "replaced": lambda e: f"replaced {', '.join(e.get('names', []))}, which the tests rely on",
-    "restored": lambda e: f"the originals of {', '.join(e.get('names', []))} were put back before this test ran",
+    "restored": lambda e: (
+        f"the originals of {', '.join(e.get('names', []))} were put back before this test ran"
+    ),
     "flood": lambda e: f"sent more than {e.get('limit')} reports: the rest were dropped",
     "garbled": lambda e: "wrote something else into the grader's integrity channel",
 }
@@ -169,8 +233,10 @@ def _guard_words(e: dict) -> str | None:
     kind = e.get("kind")
     if kind == "reference-read":
         if e.get("function"):
-            return (f"the function {e['function']}() from an answer cell read the hidden tests' reference values "
-                    f"while a test ran")
+            return (
+                f"the function {e['function']}() from an answer cell read the hidden tests' reference values "
+                f"while a test ran"
+            )
         return "read the hidden tests' reference values outside a test cell"
     words = _GUARD_WORDS.get(kind)
     return words(e) if words else None
@@ -223,17 +289,38 @@ def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: f
         label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
         size = len(json.dumps(cell.get("outputs", [])))
         if size > OUTPUT_LIMIT_BYTES:
-            flags.append(Flag(student, assignment, notebook, label,
-                              f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)"))
+            flags.append(
+                Flag(
+                    student,
+                    assignment,
+                    notebook,
+                    label,
+                    f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)",
+                )
+            )
         for o in cell.get("outputs", []):
             if o.get("output_type") != "error":
                 continue
             text = f"{o.get('ename')}: {o.get('evalue')}"
             if o.get("ename") == "CellTimeoutError" or "timed out" in text.lower():
-                flags.append(Flag(student, assignment, notebook, label, "the cell ran past nbgrader's per-cell timeout and was stopped"))
-            elif o.get("ename") == "MemoryError" or "can't allocate memory" in text or "DefaultCPUAllocator" in text:
+                flags.append(
+                    Flag(
+                        student,
+                        assignment,
+                        notebook,
+                        label,
+                        "the cell ran past nbgrader's per-cell timeout and was stopped",
+                    )
+                )
+            elif (
+                o.get("ename") == "MemoryError"
+                or "can't allocate memory" in text
+                or "DefaultCPUAllocator" in text
+            ):
                 limit = f" ({memory_gib:g} GiB)" if memory_gib else ""
-                flags.append(Flag(student, assignment, notebook, label, f"hit the kernel's memory limit{limit}"))
+                flags.append(
+                    Flag(student, assignment, notebook, label, f"hit the kernel's memory limit{limit}")
+                )
     return flags
 
 

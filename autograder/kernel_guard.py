@@ -35,7 +35,9 @@ def _install():
     test_cells = set(cfg["test_cells"])
     references = cfg["references"].rstrip("/") + "/"
     forbidden = tuple(p.rstrip("/") + "/" for p in cfg["forbidden"])
-    allowed = tuple(p.rstrip("/") + "/" for p in [*cfg["allowed"], os.getcwd()])  # its own notebook folder too
+    allowed = tuple(
+        p.rstrip("/") + "/" for p in [*cfg["allowed"], os.getcwd()]
+    )  # its own notebook folder too
     state = {"cell": None, "test": False}
     cell_files = {}  # code file name IPython gives a cell -> True for a test cell
     sent = set()

@@ -5,6 +5,7 @@ The repository root is nbgrader's course directory: ``source/<assignment>/<noteb
 ``autograded/``) never goes there: every call points ``CourseDirectory.root`` at a work folder
 and reads ``source/`` from the repository, so the committed tree only changes through ``release``.
 """
+
 from __future__ import annotations
 
 import os
@@ -68,8 +69,15 @@ def fresh_work_dir(path: Path) -> Path:
     return path
 
 
-def nbgrader(args: list[str], root: Path, work: Path, *, quiet: bool = False,
-             extra_env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+def nbgrader(
+    args: list[str],
+    root: Path,
+    work: Path,
+    *,
+    quiet: bool = False,
+    extra_env: dict[str, str] | None = None,
+    check: bool = True,
+) -> subprocess.CompletedProcess:
     """Run ``nbgrader <args>`` with config from ``root`` and state in ``work``.
 
     Notebooks run under the smoke profile unless COURSE_PROFILE says otherwise.
@@ -81,7 +89,10 @@ def nbgrader(args: list[str], root: Path, work: Path, *, quiet: bool = False,
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     env.update(extra_env or {})
     cmd = [
-        sys.executable, "-m", "nbgrader", *args,
+        sys.executable,
+        "-m",
+        "nbgrader",
+        *args,
         f"--CourseDirectory.root={work}",
         f"--CourseDirectory.source_directory={root / 'source'}",
         f"--CourseDirectory.db_url=sqlite:///{work / 'gradebook.db'}",
@@ -89,9 +100,17 @@ def nbgrader(args: list[str], root: Path, work: Path, *, quiet: bool = False,
     proc = subprocess.run(cmd, cwd=root, env=env, text=True, capture_output=True)
     log = proc.stdout + proc.stderr
     if (not quiet or (proc.returncode != 0 and check)) and log.strip():
-        print("\n".join("  | " + line for line in log.strip().splitlines() if not line.startswith("[IPKernelApp] WARNING")))
+        print(
+            "\n".join(
+                "  | " + line
+                for line in log.strip().splitlines()
+                if not line.startswith("[IPKernelApp] WARNING")
+            )
+        )
     if proc.returncode != 0 and check:
-        raise AutograderError(f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}); its log is above.")
+        raise AutograderError(
+            f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}); its log is above."
+        )
     return proc
 
 

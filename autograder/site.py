@@ -6,6 +6,7 @@ It then reads every page back as text and refuses a site that shows a line of a 
 test or a mark scheme from ``source/`` (the same secret lines ``autograder release --check`` looks
 for), or a page that is missing.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -71,10 +72,16 @@ def leaks(root: Path, html_dir: Path, names: list[str]) -> list[str]:
             problems.append(f"{page}: missing")
             continue
         text = html_text(page)
-        shown = {line.strip() for line in text.splitlines()}  # code keeps its lines; a secret line would stand alone
+        shown = {
+            line.strip() for line in text.splitlines()
+        }  # code keeps its lines; a secret line would stand alone
         problems += [f"{page}: contains the marker {m!r}" for m in MARKERS if m in text]
         for nb in sorted((root / "source" / name).glob("*.ipynb")):
-            problems += [f"{page}: reveals {line!r}" for line in sorted(secret_lines(nbformat.read(nb, 4))) if line in shown]
+            problems += [
+                f"{page}: reveals {line!r}"
+                for line in sorted(secret_lines(nbformat.read(nb, 4)))
+                if line in shown
+            ]
     return problems
 
 
@@ -97,12 +104,18 @@ def build(root: Path, out: Path, wanted: list[str] | None = None, release_dir: P
         (book / "intro.md").write_text(_intro(names, titles))
         shutil.rmtree(out, ignore_errors=True)
         cli = Path(sys.executable).parent / "jupyter-book"
-        proc = subprocess.run([str(cli), "build", str(book), "--path-output", str(out)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [str(cli), "build", str(book), "--path-output", str(out)], capture_output=True, text=True
+        )
         if proc.returncode:
-            raise AutograderError(f"jupyter-book build failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+            raise AutograderError(
+                f"jupyter-book build failed (exit {proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}"
+            )
     html_dir = out / "_build" / "html"
     problems = leaks(root, html_dir, names)
     if problems:
         shutil.rmtree(out, ignore_errors=True)
-        raise AutograderError("the site would show what students must not see; removed it:\n  " + "\n  ".join(problems[:20]))
+        raise AutograderError(
+            "the site would show what students must not see; removed it:\n  " + "\n  ".join(problems[:20])
+        )
     return html_dir / "index.html"

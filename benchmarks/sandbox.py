@@ -7,6 +7,7 @@ of each and their difference (target: the sandbox adds at most 1 s per notebook)
     python benchmarks/sandbox.py                 # 03_self_attention, 2 rounds
     python benchmarks/sandbox.py 01 03 --rounds 1 --json results/sandbox.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,30 @@ def main():
             order = ["plain", "sandbox"] if i % 2 == 0 else ["sandbox", "plain"]
             for mode in order:
                 t0 = time.perf_counter()
-                results, _ = grade(REPO, Path(tmp) / f"{mode}{i}", args.assignments,
-                                   sandbox=False if mode == "plain" else SandboxConfig())
+                results, _ = grade(
+                    REPO,
+                    Path(tmp) / f"{mode}{i}",
+                    args.assignments,
+                    sandbox=False if mode == "plain" else SandboxConfig(),
+                )
                 per_nb[mode].append((time.perf_counter() - t0) / len(results))
-                print(f"round {i + 1} {mode}: {len(results)} notebooks, {per_nb[mode][-1]:.2f} s per notebook", flush=True)
+                print(
+                    f"round {i + 1} {mode}: {len(results)} notebooks, {per_nb[mode][-1]:.2f} s per notebook",
+                    flush=True,
+                )
     plain, boxed = statistics.median(per_nb["plain"]), statistics.median(per_nb["sandbox"])
-    figures = dict(assignments=args.assignments, rounds=args.rounds, notebooks=len(results),
-                   plain_s_per_notebook=plain, sandbox_s_per_notebook=boxed, overhead_s_per_notebook=boxed - plain)
+    figures = dict(
+        assignments=args.assignments,
+        rounds=args.rounds,
+        notebooks=len(results),
+        plain_s_per_notebook=plain,
+        sandbox_s_per_notebook=boxed,
+        overhead_s_per_notebook=boxed - plain,
+    )
     print(json.dumps(figures, indent=2))
-    print(f"sandbox overhead: {boxed - plain:+.2f} s per notebook ({plain:.2f} -> {boxed:.2f}); target <= 1 s")
+    print(
+        f"sandbox overhead: {boxed - plain:+.2f} s per notebook ({plain:.2f} -> {boxed:.2f}); target <= 1 s"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
 

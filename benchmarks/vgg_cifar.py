@@ -17,6 +17,7 @@ In one run, on one machine:
     python benchmarks/vgg_cifar.py --budget-s 60 --width 0.25
     python benchmarks/vgg_cifar.py --device cuda --budget-s 300   # on a GPU (bf16 autocast)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -78,19 +79,29 @@ def train_for(model, x, y, budget_s, batch_size, lr, device, seed=0) -> dict:
         for idx in torch.randperm(len(x), generator=gen).split(batch_size):
             frac = (time.perf_counter() - start) / budget_s
             if frac >= 1:
-                return dict(steps=steps, images=seen, epochs=seen / len(x), train_s=time.perf_counter() - start)
-            for group in opt.param_groups:  # the elapsed fraction of the budget, read as 10,000 schedule steps
+                return dict(
+                    steps=steps, images=seen, epochs=seen / len(x), train_s=time.perf_counter() - start
+                )
+            for (
+                group
+            ) in opt.param_groups:  # the elapsed fraction of the budget, read as 10,000 schedule steps
                 group["lr"] = lr * lr_factor(ONE_CYCLE, int(frac * 10_000), 10_000, steps_per_epoch=10_000)
-            xb = random_shift_flip(to_float(x[idx].to(device)), pad=4, flip=True).contiguous(memory_format=torch.channels_last)
+            xb = random_shift_flip(to_float(x[idx].to(device)), pad=4, flip=True).contiguous(
+                memory_format=torch.channels_last
+            )
             train_step(model, opt, xb, y[idx].to(device), device)
             steps, seen = steps + 1, seen + len(idx)
 
 
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--budget-s", type=float, default=120.0, help="training wall time per variant for the accuracy part")
+    p.add_argument(
+        "--budget-s", type=float, default=120.0, help="training wall time per variant for the accuracy part"
+    )
     p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument("--width", type=float, default=1.0, help="channel multiplier of lib's VGG16 in the accuracy part")
+    p.add_argument(
+        "--width", type=float, default=1.0, help="channel multiplier of lib's VGG16 in the accuracy part"
+    )
     p.add_argument("--lr", type=float, default=0.02)
     p.add_argument("--steps", type=int, default=8, help="timed steps per model in the throughput part")
     p.add_argument("--device", default="cpu")
@@ -106,8 +117,15 @@ def main():
 
     # 1. throughput: the same batches, the same SGD step, channels_last for both
     g = torch.Generator().manual_seed(0)
-    batches = [(to_float(train.images[i].to(device)).contiguous(memory_format=torch.channels_last), train.labels[i].to(device))
-               for i in torch.randperm(len(train), generator=g)[: (args.steps + 2) * args.batch_size].split(args.batch_size)]
+    batches = [
+        (
+            to_float(train.images[i].to(device)).contiguous(memory_format=torch.channels_last),
+            train.labels[i].to(device),
+        )
+        for i in torch.randperm(len(train), generator=g)[: (args.steps + 2) * args.batch_size].split(
+            args.batch_size
+        )
+    ]
     ours, theirs = VGG16(batch_norm=True), vgg16_bn(num_classes=10)
     lib_ips = throughput(ours, batches, device)
     tv_ips = throughput(theirs, batches, device)
@@ -115,10 +133,14 @@ def main():
     flops = train_flops_per_image(ours, probe)
     tv_flops = train_flops_per_image(theirs, probe)
     gflops = lib_ips * flops / 1e9
-    print(f"throughput, batch {args.batch_size}, {device}: lib VGG16-BN {lib_ips:.1f} images/s, torchvision vgg16_bn "
-          f"{tv_ips:.1f} images/s -> ratio {lib_ips / tv_ips:.2f} (target >= 1.0)")
-    print(f"lib VGG16-BN: {flops / 1e9:.3f} GFLOP per training image (torchvision's: {tv_flops / 1e9:.3f}), "
-          f"{gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak (target >= 35%)")
+    print(
+        f"throughput, batch {args.batch_size}, {device}: lib VGG16-BN {lib_ips:.1f} images/s, torchvision vgg16_bn "
+        f"{tv_ips:.1f} images/s -> ratio {lib_ips / tv_ips:.2f} (target >= 1.0)"
+    )
+    print(
+        f"lib VGG16-BN: {flops / 1e9:.3f} GFLOP per training image (torchvision's: {tv_flops / 1e9:.3f}), "
+        f"{gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak (target >= 35%)"
+    )
     del ours, theirs, batches
 
     # 2. accuracy after the same wall-time budget, with and without batch normalization
@@ -131,15 +153,30 @@ def main():
         _, val_acc = evaluate(model, x_val, y_val, device=device)
         _, test_acc = evaluate(model, test.images, test.labels, device=device)
         runs[name] = dict(stats, val_accuracy=val_acc, test_accuracy=test_acc)
-        print(f"{name:9s} width {args.width:g}: {stats['epochs']:.2f} epochs ({stats['steps']} steps) in "
-              f"{stats['train_s']:.0f} s -> validation {val_acc:.4f}, test {test_acc:.4f}")
+        print(
+            f"{name:9s} width {args.width:g}: {stats['epochs']:.2f} epochs ({stats['steps']} steps) in "
+            f"{stats['train_s']:.0f} s -> validation {val_acc:.4f}, test {test_acc:.4f}"
+        )
 
-    figures = dict(device=str(device), threads=torch.get_num_threads(), batch_size=args.batch_size,
-                   lib_images_per_s=lib_ips, torchvision_images_per_s=tv_ips, ratio=lib_ips / tv_ips,
-                   gflop_per_train_image=flops / 1e9, torchvision_gflop_per_train_image=tv_flops / 1e9,
-                   achieved_gflops=gflops, matmul_peak_gflops=peak, fraction_of_peak=gflops / peak,
-                   train_images=len(x_tr), test_images=len(test), budget_s=args.budget_s, width=args.width,
-                   runs=runs, wall_s=time.perf_counter() - start)
+    figures = dict(
+        device=str(device),
+        threads=torch.get_num_threads(),
+        batch_size=args.batch_size,
+        lib_images_per_s=lib_ips,
+        torchvision_images_per_s=tv_ips,
+        ratio=lib_ips / tv_ips,
+        gflop_per_train_image=flops / 1e9,
+        torchvision_gflop_per_train_image=tv_flops / 1e9,
+        achieved_gflops=gflops,
+        matmul_peak_gflops=peak,
+        fraction_of_peak=gflops / peak,
+        train_images=len(x_tr),
+        test_images=len(test),
+        budget_s=args.budget_s,
+        width=args.width,
+        runs=runs,
+        wall_s=time.perf_counter() - start,
+    )
     print(json.dumps(figures, indent=2))
     if args.json:
         with open(args.json, "w") as f:

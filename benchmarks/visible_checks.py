@@ -11,6 +11,7 @@ or after the mistaken cell and no later than its test cell. Target: at least 80%
     python benchmarks/visible_checks.py                 # every notebook
     python benchmarks/visible_checks.py 03 04 --json results/visible_checks.json
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,7 +50,7 @@ def mistakes(name: str) -> list[tuple[str, str, str, list[str]]]:
         for gid, text in ex.replace.items():
             i = order.index(gid)
             nxt = min([a for a in answers if a > i], default=len(src.cells))
-            tests = [_gid(c) for c in src.cells[i + 1:nxt] if _is_test(c) and _gid(c) in ex.expected_failed]
+            tests = [_gid(c) for c in src.cells[i + 1 : nxt] if _is_test(c) and _gid(c) in ex.expected_failed]
             if tests:
                 out.append((ex.student, gid, text, tests))
     return out
@@ -57,7 +58,9 @@ def mistakes(name: str) -> list[tuple[str, str, str, list[str]]]:
 
 def run_until(nb, last: int, cwd: Path) -> int | None:
     """Run cells 0..last in a fresh kernel; the index of the first cell that raised, or None."""
-    client = NotebookClient(nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(cwd)}}
+    )
     with client.setup_kernel():
         for i, cell in enumerate(nb.cells[: last + 1]):
             if cell.cell_type != "code":
@@ -87,17 +90,28 @@ def main() -> None:
             with tempfile.TemporaryDirectory(prefix="visible-") as tmp:
                 stopped = run_until(nb, last, Path(tmp))
             caught = stopped is not None and first <= stopped <= last
-            where = "-" if stopped is None else (_gid(nb.cells[stopped]) or f"cell {stopped} (a visible check)")
-            rows.append(dict(assignment=name, student=student, cell=gid, tests=tests, caught=caught, stopped_at=where))
-            print(f"{name:26s} {student:24s} {gid:28s} {'caught' if caught else 'MISSED':7s} stopped at {where}", flush=True)
+            where = (
+                "-" if stopped is None else (_gid(nb.cells[stopped]) or f"cell {stopped} (a visible check)")
+            )
+            rows.append(
+                dict(assignment=name, student=student, cell=gid, tests=tests, caught=caught, stopped_at=where)
+            )
+            print(
+                f"{name:26s} {student:24s} {gid:28s} {'caught' if caught else 'MISSED':7s} stopped at {where}",
+                flush=True,
+            )
     by = {}
     for r in rows:
         by.setdefault(r["assignment"], []).append(r["caught"])
     print()
     for name, caught in by.items():
-        print(f"{name:26s} {sum(caught):3d} of {len(caught):3d} caught by the visible checks ({sum(caught) / len(caught):.0%})")
+        print(
+            f"{name:26s} {sum(caught):3d} of {len(caught):3d} caught by the visible checks ({sum(caught) / len(caught):.0%})"
+        )
     total = [r["caught"] for r in rows]
-    print(f"{'all notebooks':26s} {sum(total):3d} of {len(total):3d} ({sum(total) / max(1, len(total)):.0%}; target at least 80%)")
+    print(
+        f"{'all notebooks':26s} {sum(total):3d} of {len(total):3d} ({sum(total) / max(1, len(total)):.0%}; target at least 80%)"
+    )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))
 

@@ -2,6 +2,7 @@
 
 Students see this package. It holds no solutions and never imports `lib`.
 """
+
 from .metrics import record
 from .profiles import Profile, resolve_profile
 from .session import Session, pick_device, setup

@@ -3,6 +3,7 @@
 These run in the student's notebook on cases small enough to work out by hand. They are hints,
 not grades: the graded test cells hold their own asserts.
 """
+
 from __future__ import annotations
 
 import torch
@@ -12,7 +13,11 @@ def _fmt(x) -> str:
     if isinstance(x, torch.Tensor):
         x = x.detach().cpu()
         if x.is_floating_point():
-            return str([round(v, 4) for v in x.flatten().tolist()]) if x.numel() <= 12 else f"tensor{tuple(x.shape)}"
+            return (
+                str([round(v, 4) for v in x.flatten().tolist()])
+                if x.numel() <= 12
+                else f"tensor{tuple(x.shape)}"
+            )
         return str(x.tolist()) if x.numel() <= 24 else f"tensor{tuple(x.shape)}"
     return repr(x)
 
@@ -28,7 +33,9 @@ def check_close(name: str, obtained, expected, atol: float = 1e-4, rtol: float =
         raise AssertionError(f"{name}: expected a tensor of numbers, got {type(obtained).__name__}") from e
     print(f"{name}:\n  expected {_fmt(expected_t)}\n  obtained {_fmt(obtained_t)}")
     if obtained_t.shape != expected_t.shape:
-        raise AssertionError(f"{name}: expected shape {tuple(expected_t.shape)}, got {tuple(obtained_t.shape)}")
+        raise AssertionError(
+            f"{name}: expected shape {tuple(expected_t.shape)}, got {tuple(obtained_t.shape)}"
+        )
     if not torch.allclose(obtained_t, expected_t, atol=atol, rtol=rtol):
         worst = (obtained_t - expected_t).abs().max().item()
         raise AssertionError(f"{name}: values differ (largest difference {worst:.3g}, tolerance {atol:g})")

@@ -15,6 +15,7 @@
 The data dir is ``$COURSE_DATA_DIR``, else ``$XDG_CACHE_HOME/dl-course/data``
 (``~/.cache/dl-course/data``).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,21 +51,31 @@ DATASETS = {
         full_size={"train": 60_000, "test": 10_000},
         torchvision_files=tuple(
             f"MNIST/raw/{f}"
-            for f in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte",
-                      "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+            for f in (
+                "train-images-idx3-ubyte",
+                "train-labels-idx1-ubyte",
+                "t10k-images-idx3-ubyte",
+                "t10k-labels-idx1-ubyte",
+            )
         ),
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
         title="CIFAR-10",
-        classes=("airplane", "automobile", "bird", "cat", "deer",
-                 "dog", "frog", "horse", "ship", "truck"),
+        classes=("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"),
         shape=(3, 32, 32),
         full_size={"train": 50_000, "test": 10_000},
         torchvision_files=tuple(
             f"cifar-10-batches-py/{f}"
-            for f in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4",
-                      "data_batch_5", "test_batch", "batches.meta")
+            for f in (
+                "data_batch_1",
+                "data_batch_2",
+                "data_batch_3",
+                "data_batch_4",
+                "data_batch_5",
+                "test_batch",
+                "batches.meta",
+            )
         ),
     ),
 }
@@ -95,7 +106,11 @@ class ImageData:
         return self.source == "sample"
 
     def describe(self) -> str:
-        note = f" (of {self.info.full_size[self.split]:,} in the full set)" if len(self) < self.info.full_size[self.split] else ""
+        note = (
+            f" (of {self.info.full_size[self.split]:,} in the full set)"
+            if len(self) < self.info.full_size[self.split]
+            else ""
+        )
         return f"{self.info.title} {self.split}: {len(self):,} images{note} from {self.source}: {self.path}"
 
 
@@ -137,7 +152,9 @@ def read_npz(path: Path, info: DatasetInfo) -> tuple[torch.Tensor, torch.Tensor]
             f"{info.title} needs uint8 (N, {h}, {w}, {c}) and (N,). Replace or delete the file."
         )
     # (N, H, W, C) -> (N, C, H, W), the layout of torch's conv layers
-    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(labels.astype(np.int64))
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(
+        labels.astype(np.int64)
+    )
 
 
 def write_npz(path: Path, images: torch.Tensor, labels: torch.Tensor) -> None:

@@ -11,6 +11,7 @@ This module holds no solution: only the code that finds and reads those files. T
 read-only in the sandbox, and every read of it from outside a test cell is reported (see
 ``autograder/kernel_guard.py``).
 """
+
 from __future__ import annotations
 
 import os
@@ -50,6 +51,8 @@ def reference(grade_id: str, assignment: str | None = None):
         )
     table = torch.load(path, weights_only=True)
     if grade_id not in table:
-        raise KeyError(f"{path} has no reference values for {grade_id!r} (it has {', '.join(sorted(table))}): "
-                       f"rebuild it with `autograder references` after changing the fixtures")
+        raise KeyError(
+            f"{path} has no reference values for {grade_id!r} (it has {', '.join(sorted(table))}): "
+            f"rebuild it with `autograder references` after changing the fixtures"
+        )
     return table[grade_id]

@@ -1,4 +1,5 @@
 """What a training run measured, epoch by epoch, and the convergence plots drawn from it."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -24,7 +25,9 @@ class History:
         for row in self.epochs:
             if row["epoch"] == epoch:
                 return row
-        raise KeyError(f"{self.label} has no epoch {epoch}: it ran epochs {self['epoch'][:1]}..{self['epoch'][-1:]}")
+        raise KeyError(
+            f"{self.label} has no epoch {epoch}: it ran epochs {self['epoch'][:1]}..{self['epoch'][-1:]}"
+        )
 
     def plot(self, *others: "History", axes=None):
         """Loss and accuracy curves (train dashed, validation solid) of this run and ``others``."""

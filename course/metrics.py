@@ -4,6 +4,7 @@
 ``COURSE_METRICS_FILE``, rewrites that JSON file after every call, so a notebook that
 fails half-way still leaves what it measured.
 """
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """Throughput figures: FLOPs of a training step, the device's measured matmul peak, utilisation."""
+
 from __future__ import annotations
 
 import math
@@ -13,8 +14,12 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def matmul_peak_flops(device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
-                      n: int | None = None, repeats: int = 5) -> float:
+def matmul_peak_flops(
+    device: torch.device | str = "cpu",
+    dtype: torch.dtype = torch.float32,
+    n: int | None = None,
+    repeats: int = 5,
+) -> float:
     """Measured FLOP/s of an n x n matmul on ``device`` (the best of ``repeats``)."""
     device = torch.device(device)
     n = n or (8192 if device.type == "cuda" else 2048)

@@ -1,4 +1,5 @@
 """Plots shared by the notebooks. Each draws on a given Matplotlib axis (or a new one) and returns it."""
+
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
@@ -15,7 +16,9 @@ def attention_map(weights, x_labels=None, y_labels=None, title="attention weight
     """Heatmap of an (N queries, M keys) weight matrix, rows labelled by query, columns by key."""
     w = torch.as_tensor(weights).detach().float().cpu()
     if w.dim() != 2:
-        raise ValueError(f"attention_map draws one (N, M) matrix; got shape {tuple(w.shape)}. Index a head or batch first.")
+        raise ValueError(
+            f"attention_map draws one (N, M) matrix; got shape {tuple(w.shape)}. Index a head or batch first."
+        )
     n, m = w.shape
     ax = _axis(ax, (1.0 + 0.7 * m, 0.8 + 0.6 * n))
     im = ax.imshow(w.numpy(), cmap="viridis", vmin=0.0, vmax=max(1e-6, float(w.max())))
@@ -28,8 +31,15 @@ def attention_map(weights, x_labels=None, y_labels=None, title="attention weight
         for i in range(n):
             for j in range(m):
                 v = w[i, j].item()
-                ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=8,
-                        color="black" if v > 0.6 * float(w.max()) else "white")
+                ax.text(
+                    j,
+                    i,
+                    f"{v:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=8,
+                    color="black" if v > 0.6 * float(w.max()) else "white",
+                )
     ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     return ax
 
@@ -67,13 +77,17 @@ def tiles(images, ncols=8, titles=None, title=None, cmap="viridis", tile_size=1.
     t = (t - lo) / (hi - lo).clamp_min(1e-8)
     ncols = min(ncols, n)
     nrows = (n + ncols - 1) // ncols
-    fig, axes = plt.subplots(nrows, ncols, figsize=(tile_size * ncols, tile_size * nrows + (0.4 if title else 0)),
-                             squeeze=False)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(tile_size * ncols, tile_size * nrows + (0.4 if title else 0)), squeeze=False
+    )
     for i, ax in enumerate(axes.flat):
         ax.axis("off")
         if i < n:
-            ax.imshow(t[i].permute(1, 2, 0).numpy() if t.dim() == 4 else t[i].numpy(),
-                      cmap=None if t.dim() == 4 else cmap, interpolation="nearest")
+            ax.imshow(
+                t[i].permute(1, 2, 0).numpy() if t.dim() == 4 else t[i].numpy(),
+                cmap=None if t.dim() == 4 else cmap,
+                interpolation="nearest",
+            )
             if titles is not None:
                 ax.set_title(str(titles[i]), fontsize=7)
     if title:

@@ -17,6 +17,7 @@ keep q, k and v packed in ``nn.MultiheadAttention.in_proj_weight``, as real pret
   weights API (downloads about 330 MB once; needs internet). ``pretrained=False`` builds the same
   architecture with random weights, which is what the offline tests use.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,14 +42,18 @@ def load_small_vit(path: str | Path = WEIGHTS, verbose: bool = True) -> VisionTr
     """The small ViT with its source-task weights (its head has 5 outputs, one per source class)."""
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"no pretrained weights at {path}; make them with `python -m course.pretrained --out {path}`")
+        raise FileNotFoundError(
+            f"no pretrained weights at {path}; make them with `python -m course.pretrained --out {path}`"
+        )
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     model = small_vit(len(ckpt["meta"]["classes"]))
     model.load_state_dict(ckpt["model"])
     if verbose:
         m = ckpt["meta"]
-        print(f"small ViT pretrained on CIFAR-10 classes {m['classes']} ({m['train_images']:,} images from {m['source']}, "
-              f"{m['epochs']} epochs): source-task test accuracy {m['test_accuracy']:.3f}")
+        print(
+            f"small ViT pretrained on CIFAR-10 classes {m['classes']} ({m['train_images']:,} images from {m['source']}, "
+            f"{m['epochs']} epochs): source-task test accuracy {m['test_accuracy']:.3f}"
+        )
     return model.eval()
 
 
@@ -82,12 +87,30 @@ def pretrain(out: Path, epochs: int = 60, seed: int = 0) -> dict:
     x, y = classes_subset(train.images, train.labels, SOURCE_CLASSES)
     x_test, y_test = classes_subset(test.images, test.labels, SOURCE_CLASSES)
     model = small_vit()
-    config = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, weight_decay=0.05, warmup_epochs=3,
-                         label_smoothing=0.1, val_fraction=0.1, seed=seed)
-    history = fit(model, x, y, config, augment=lambda b: random_shift_flip(b, pad=4, flip=True), label="pretrain")
+    config = TrainConfig(
+        epochs=epochs,
+        batch_size=64,
+        lr=1e-3,
+        weight_decay=0.05,
+        warmup_epochs=3,
+        label_smoothing=0.1,
+        val_fraction=0.1,
+        seed=seed,
+    )
+    history = fit(
+        model, x, y, config, augment=lambda b: random_shift_flip(b, pad=4, flip=True), label="pretrain"
+    )
     _, acc = evaluate(model, x_test, y_test)
-    meta = dict(classes=[train.classes[c] for c in SOURCE_CLASSES], source=train.source, train_images=len(x),
-                epochs=len(history.epochs), test_accuracy=acc, config=SMALL, seed=seed, torch=str(torch.__version__))
+    meta = dict(
+        classes=[train.classes[c] for c in SOURCE_CLASSES],
+        source=train.source,
+        train_images=len(x),
+        epochs=len(history.epochs),
+        test_accuracy=acc,
+        config=SMALL,
+        seed=seed,
+        torch=str(torch.__version__),
+    )
     out.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.to(torch.float32).clone() for k, v in model.cpu().state_dict().items()}
     torch.save({"model": state, "meta": meta}, out)

@@ -14,6 +14,7 @@ profile is also marked ``grading``: ``pick(smoke=..., full=..., grading=...)`` t
 ``grading`` value, so that training cells shrink to seconds when hundreds of submissions are
 graded (a notebook that gives no ``grading`` value runs its smoke size there).
 """
+
 from __future__ import annotations
 
 import os

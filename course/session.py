@@ -1,4 +1,5 @@
 """The one setup call at the top of every notebook: profile, seeds, device, deterministic flags."""
+
 from __future__ import annotations
 
 import os

@@ -6,6 +6,7 @@ document similarity. It ships inside the gensim package as ``test/test_data/lee_
 so it is on every machine that installed this course. Any plain-text file with one document per
 line can be used instead.
 """
+
 from __future__ import annotations
 
 from importlib import resources
@@ -19,9 +20,13 @@ def corpus_path() -> Path:
     try:
         path = Path(str(resources.files(package).joinpath(name)))
     except ModuleNotFoundError as e:
-        raise FileNotFoundError("the Lee corpus ships with gensim: install it with `pip install gensim`") from e
+        raise FileNotFoundError(
+            "the Lee corpus ships with gensim: install it with `pip install gensim`"
+        ) from e
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing from the installed gensim; reinstall gensim or pass a path")
+        raise FileNotFoundError(
+            f"{path} is missing from the installed gensim; reinstall gensim or pass a path"
+        )
     return path
 
 
@@ -29,8 +34,14 @@ def load_corpus(path: str | Path | None = None, verbose: bool = True) -> list[st
     """Documents (one per non-empty line) of ``path``, or of the Lee background corpus."""
     source = Path(path) if path is not None else corpus_path()
     if not source.is_file():
-        raise FileNotFoundError(f"no corpus file at {source}: give a plain-text file with one document per line")
-    docs = [line.strip() for line in source.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
+        raise FileNotFoundError(
+            f"no corpus file at {source}: give a plain-text file with one document per line"
+        )
+    docs = [
+        line.strip()
+        for line in source.read_text(encoding="utf-8", errors="replace").splitlines()
+        if line.strip()
+    ]
     if not docs:
         raise ValueError(f"{source} holds no text")
     if verbose:

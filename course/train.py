@@ -11,6 +11,7 @@ the run. With ``time_budget_s`` the schedule is driven by elapsed wall time inst
 count (``epochs`` is then an upper bound), so a run ends on time on a slow or busy machine.
 The run's figures live in ``course.history``, checkpoints in ``course.checkpoints``.
 """
+
 from __future__ import annotations
 
 import copy
@@ -29,8 +30,21 @@ from .checkpoints import CheckpointError, load_checkpoint, save_checkpoint
 from .history import History
 from .session import pick_device
 
-__all__ = ["CheckpointError", "EarlyStopping", "History", "TrainConfig", "evaluate", "fit", "load_checkpoint",
-           "lr_factor", "make_optimizer", "random_shift_flip", "save_checkpoint", "split_train_val", "to_float"]
+__all__ = [
+    "CheckpointError",
+    "EarlyStopping",
+    "History",
+    "TrainConfig",
+    "evaluate",
+    "fit",
+    "load_checkpoint",
+    "lr_factor",
+    "make_optimizer",
+    "random_shift_flip",
+    "save_checkpoint",
+    "split_train_val",
+    "to_float",
+]
 
 OPTIMIZERS = ("adamw", "sgd")
 SCHEDULES = ("warmup_cosine", "onecycle", "step", "constant")
@@ -64,7 +78,9 @@ class TrainConfig:
     label_smoothing: float = 0.0
     amp: bool = True  # bf16 autocast on CUDA
     channels_last: bool = False  # NHWC memory layout: faster convolutions on GPUs and oneDNN CPUs
-    time_budget_s: float | None = None  # wall-time budget of fit: the schedule follows elapsed time, training ends on time
+    time_budget_s: float | None = (
+        None  # wall-time budget of fit: the schedule follows elapsed time, training ends on time
+    )
     checkpoint: str | Path | None = None  # where the best model is saved
     resume: bool = False  # continue from ``checkpoint`` if it exists
     seed: int = 0
@@ -75,13 +91,19 @@ class TrainConfig:
         if self.monitor not in ("val_loss", "val_acc"):
             raise ValueError(f"monitor must be 'val_loss' or 'val_acc', got {self.monitor!r}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
-            raise ValueError(f"time_budget_s must be a positive number of seconds (or None), got {self.time_budget_s}")
+            raise ValueError(
+                f"time_budget_s must be a positive number of seconds (or None), got {self.time_budget_s}"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer={self.optimizer!r}: use one of {OPTIMIZERS} or a function (params, config) -> optimizer")
+            raise ValueError(
+                f"optimizer={self.optimizer!r}: use one of {OPTIMIZERS} or a function (params, config) -> optimizer"
+            )
         if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
-            raise ValueError(f"schedule={self.schedule!r}: use one of {SCHEDULES} or a function (step, total_steps) -> factor")
+            raise ValueError(
+                f"schedule={self.schedule!r}: use one of {SCHEDULES} or a function (step, total_steps) -> factor"
+            )
 
 
 def make_optimizer(params: list, config: TrainConfig) -> torch.optim.Optimizer:
@@ -89,8 +111,13 @@ def make_optimizer(params: list, config: TrainConfig) -> torch.optim.Optimizer:
     if callable(config.optimizer):
         return config.optimizer(params, config)
     if config.optimizer == "sgd":
-        return torch.optim.SGD(params, lr=config.lr, momentum=config.momentum, nesterov=config.nesterov,
-                               weight_decay=config.weight_decay)
+        return torch.optim.SGD(
+            params,
+            lr=config.lr,
+            momentum=config.momentum,
+            nesterov=config.nesterov,
+            weight_decay=config.weight_decay,
+        )
     return torch.optim.AdamW(params, lr=config.lr, weight_decay=config.weight_decay)
 
 
@@ -102,8 +129,10 @@ def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) 
     if config.schedule == "warmup_cosine":  # linear warm-up, then cosine decay to 0
         return min(1.0, (step + 1) / warm) * 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
     if config.schedule == "onecycle":  # Smith & Topin 2019, as torch's OneCycleLR: lr/25 -> lr -> lr/25e4
+
         def anneal(a, b, pct):
             return b + (a - b) / 2 * (math.cos(math.pi * pct) + 1)
+
         start, end = 1 / 25, 1 / 25e4
         top = min(max(1.0, warm - 1.0), total - 2.0)  # the step with the peak rate
         if step <= top:
@@ -123,7 +152,9 @@ class EarlyStopping:
         self.bad_epochs = 0
 
     def step(self, value: float) -> bool:
-        better = value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        better = (
+            value < self.best - self.min_delta if self.mode == "min" else value > self.best + self.min_delta
+        )
         if better:
             self.best, self.bad_epochs = value, 0
         else:
@@ -142,7 +173,9 @@ def split_train_val(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed:
     n = len(x)
     n_val = int(round(n * val_fraction))
     if n_val < 1 or n - n_val < 1:
-        raise ValueError(f"{n} examples cannot be split with val_fraction={val_fraction}: each side needs at least one")
+        raise ValueError(
+            f"{n} examples cannot be split with val_fraction={val_fraction}: each side needs at least one"
+        )
     perm = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     tr, va = perm[n_val:], perm[:n_val]
     return x[tr], y[tr], x[va], y[va]
@@ -178,17 +211,30 @@ def evaluate(model, x, y, batch_size=512, device=None, transform=to_float, amp=T
     model.eval()
     total_loss, correct = 0.0, 0
     for i in range(0, len(x), batch_size):
-        xb, yb = transform(x[i:i + batch_size].to(device)), y[i:i + batch_size].to(device)
-        with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"):
+        xb, yb = transform(x[i : i + batch_size].to(device)), y[i : i + batch_size].to(device)
+        with torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, enabled=amp and device.type == "cuda"
+        ):
             logits = model(xb)
         total_loss += F.cross_entropy(logits.float(), yb, reduction="sum").item()
         correct += (logits.argmax(-1) == yb).sum().item()
     return total_loss / len(x), correct / len(x)
 
 
-def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig, x_val=None, y_val=None,
-        device=None, transform: Callable = to_float, augment: Callable | None = None, label: str = "run",
-        progress: bool = True, callbacks: Sequence[Callback] = ()) -> History:
+def fit(
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    config: TrainConfig,
+    x_val=None,
+    y_val=None,
+    device=None,
+    transform: Callable = to_float,
+    augment: Callable | None = None,
+    label: str = "run",
+    progress: bool = True,
+    callbacks: Sequence[Callback] = (),
+) -> History:
     """Train with the configured optimizer and schedule, early stopping and best-model checkpoints.
 
     x: (N, C, H, W) uint8 or float images, y: (N,) labels. Without x_val, ``config.val_fraction``
@@ -217,7 +263,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
     steps_per_epoch = math.ceil(len(x) / config.batch_size)
     total = config.epochs * steps_per_epoch
     history, start_epoch = History(label=label), 1
-    stopper = EarlyStopping(config.patience, config.min_delta, "min" if config.monitor == "val_loss" else "max")
+    stopper = EarlyStopping(
+        config.patience, config.min_delta, "min" if config.monitor == "val_loss" else "max"
+    )
     if config.resume and config.checkpoint and Path(config.checkpoint).exists():
         ckpt = load_checkpoint(config.checkpoint, model, optimizer, map_location=device)
         history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
@@ -234,7 +282,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             return lr_factor(config, step, total, steps_per_epoch)
         progress = (time.perf_counter() - t_start) / budget  # fraction of this call's budget spent
         # steps before a resume count as done; the ones of this call are projected from their pace
-        projected = done + max(step - done + 1, math.ceil((step - done) / progress)) if progress > 0 else total
+        projected = (
+            done + max(step - done + 1, math.ceil((step - done) / progress)) if progress > 0 else total
+        )
         return lr_factor(config, step, min(projected, total), steps_per_epoch)
 
     schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s + done))
@@ -249,7 +299,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             xb, yb = transform(x[idx]), y[idx]
             if augment is not None:
                 xb = augment(xb)
-            with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"):
+            with torch.autocast(
+                device_type=device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"
+            ):
                 logits = model(xb)
                 loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
             optimizer.zero_grad(set_to_none=True)
@@ -266,9 +318,17 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
         t_val = time.perf_counter()
         val_loss, val_acc = evaluate(model, x_val, y_val, device=device, transform=transform, amp=config.amp)
         val_s = time.perf_counter() - t_val
-        row = dict(epoch=epoch, train_loss=loss_sum.item() / seen, train_acc=correct.item() / seen,
-                   val_loss=val_loss, val_acc=val_acc, lr=optimizer.param_groups[0]["lr"],
-                   time_s=time.perf_counter() - t0, images=seen, images_per_s=seen / train_s)
+        row = dict(
+            epoch=epoch,
+            train_loss=loss_sum.item() / seen,
+            train_acc=correct.item() / seen,
+            val_loss=val_loss,
+            val_acc=val_acc,
+            lr=optimizer.param_groups[0]["lr"],
+            time_s=time.perf_counter() - t0,
+            images=seen,
+            images_per_s=seen / train_s,
+        )
         history.epochs.append(row)
         bar.set_postfix(val_acc=f"{val_acc:.4f}", val_loss=f"{val_loss:.4f}")
         if budget is not None and not out_of_time:  # the epochs the rest of the budget will take
@@ -280,7 +340,9 @@ def fit(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: TrainConfig,
             best_state = copy.deepcopy(model.state_dict())
             if config.checkpoint:
                 save_checkpoint(config.checkpoint, model, optimizer, epoch, history)
-        asked_to_stop = [bool(cb(epoch, dict(row), model)) for cb in callbacks]  # every callback sees every epoch
+        asked_to_stop = [
+            bool(cb(epoch, dict(row), model)) for cb in callbacks
+        ]  # every callback sees every epoch
         if stopper.should_stop or any(asked_to_stop):
             history.stopped_early = True
             break

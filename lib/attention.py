@@ -11,6 +11,7 @@ number of leading batch dimensions (batch, heads, ...) is allowed and broadcast.
 Masks follow ``torch.nn.functional.scaled_dot_product_attention``: a boolean mask is
 True where attention is *allowed*; masked scores become -inf before the softmax.
 """
+
 from __future__ import annotations
 
 import math
@@ -86,7 +87,9 @@ def self_attention(
     d = x.shape[-1]
     for name, W in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
         if W.dim() != 2 or W.shape[0] != d:
-            raise ValueError(f"{name} must be (d, _) = ({d}, _) to multiply x (..., n, {d}); got {tuple(W.shape)}")
+            raise ValueError(
+                f"{name} must be (d, _) = ({d}, _) to multiply x (..., n, {d}); got {tuple(W.shape)}"
+            )
     # (..., n, d) @ (d, d_k) -> (..., n, d_k), and likewise for keys and values
     q, k, v = x @ W_Q, x @ W_K, x @ W_V
     return scaled_dot_product_attention(q, k, v, mask)

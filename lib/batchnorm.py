@@ -17,14 +17,22 @@ them as exponential moving averages updated in training mode,
 with the *unbiased* variance (1/(m-1)) for the running estimate, while normalisation uses the
 biased one; in evaluation mode it normalises with the running estimates alone.
 """
+
 from __future__ import annotations
 
 import torch
 
 
-def batch_norm(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor,
-               running_mean: torch.Tensor | None = None, running_var: torch.Tensor | None = None,
-               training: bool = True, momentum: float = 0.1, eps: float = 1e-5) -> torch.Tensor:
+def batch_norm(
+    x: torch.Tensor,
+    gamma: torch.Tensor,
+    beta: torch.Tensor,
+    running_mean: torch.Tensor | None = None,
+    running_var: torch.Tensor | None = None,
+    training: bool = True,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> torch.Tensor:
     """(N, C, H, W) -> (N, C, H, W), like F.batch_norm; updates running_mean/var in place when training."""
     N, C, H, W = x.shape
     if training:
@@ -60,5 +68,9 @@ def batch_norm_backward(dy: torch.Tensor, x: torch.Tensor, gamma: torch.Tensor, 
     x_hat = (x - mu) / sigma
     dbeta = dy.sum(dim=(0, 2, 3))
     dgamma = (dy * x_hat).sum(dim=(0, 2, 3))
-    dx = gamma.view(1, C, 1, 1) / (m * sigma) * (m * dy - dbeta.view(1, C, 1, 1) - x_hat * dgamma.view(1, C, 1, 1))
+    dx = (
+        gamma.view(1, C, 1, 1)
+        / (m * sigma)
+        * (m * dy - dbeta.view(1, C, 1, 1) - x_hat * dgamma.view(1, C, 1, 1))
+    )
     return dx, dgamma, dbeta

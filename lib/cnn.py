@@ -11,6 +11,7 @@ reads the padded input at (S*x + s, S*y + t), and an input of n pixels gives
     n_out = floor((n + 2p - k) / S) + 1        (Dumoulin & Visin, "A guide to convolution
                                                 arithmetic for deep learning", 2016, Relationship 6)
 """
+
 from __future__ import annotations
 
 import torch
@@ -20,14 +21,17 @@ import torch.nn.functional as F
 def conv_output_size(n: int, k: int, stride: int = 1, padding: int = 0) -> int:
     """Output length along one axis: floor((n + 2*padding - k) / stride) + 1."""
     if k < 1 or stride < 1 or padding < 0:
-        raise ValueError(f"need k >= 1, stride >= 1, padding >= 0; got k={k}, stride={stride}, padding={padding}")
+        raise ValueError(
+            f"need k >= 1, stride >= 1, padding >= 0; got k={k}, stride={stride}, padding={padding}"
+        )
     if n + 2 * padding < k:
         raise ValueError(f"a kernel of {k} does not fit in {n} pixels with padding {padding}")
     return (n + 2 * padding - k) // stride + 1
 
 
-def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-           stride: int = 1, padding: int = 0) -> torch.Tensor:
+def conv2d(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None, stride: int = 1, padding: int = 0
+) -> torch.Tensor:
     """(B, C, H, W) input, (F, C, k, k) weight, (F,) bias -> (B, F, H_out, W_out), as F.conv2d.
 
     One term of the sum per kernel offset (s, t): the strided window of the padded input that
@@ -44,7 +48,9 @@ def conv2d(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = No
     for s in range(kh):
         for t in range(kw):
             # i[c, S*x + s, S*y + t] for every output (x, y): (B, C, H_out, W_out)
-            window = xp[:, :, s:s + stride * (H_out - 1) + 1:stride, t:t + stride * (W_out - 1) + 1:stride]
+            window = xp[
+                :, :, s : s + stride * (H_out - 1) + 1 : stride, t : t + stride * (W_out - 1) + 1 : stride
+            ]
             # sum over c of w[f, c, s, t] * window[b, c, x, y] -> (B, F, H_out, W_out)
             out = out + torch.einsum("fc,bcxy->bfxy", weight[:, :, s, t], window)
     if bias is not None:

@@ -6,6 +6,7 @@ of the best validation epoch (Goodfellow, Bengio & Courville, "Deep Learning", 2
 Algorithm 7.1: patience p, return the best parameters seen). An epoch improves on the best value
 only if it beats it by more than ``min_delta``; ties and smaller gains count as no improvement.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -32,7 +33,9 @@ class EarlyStopper:
     best weights back from ``path``.
     """
 
-    def __init__(self, path: str | Path, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0):
+    def __init__(
+        self, path: str | Path, monitor: str = "val_loss", patience: int = 5, min_delta: float = 0.0
+    ):
         if patience < 1:
             raise ValueError(f"patience must be at least 1 epoch, got {patience}")
         self.path, self.monitor, self.patience, self.min_delta = Path(path), monitor, patience, min_delta

@@ -7,6 +7,7 @@
       -log sigma(u_o . v_c) - sum_{k=1..K} log sigma(-u_k . v_c)
   for a centre word c, a context word o and K negative words drawn from P(w) ~ count(w)^(3/4).
 """
+
 from __future__ import annotations
 
 import re
@@ -40,7 +41,9 @@ class Vocab:
         if self.unk is None:
             missing = sorted({w for w in words if w not in self.stoi})
             if missing:
-                raise KeyError(f"words not in the vocabulary: {missing}; build it with unk='<unk>' to map them")
+                raise KeyError(
+                    f"words not in the vocabulary: {missing}; build it with unk='<unk>' to map them"
+                )
             return torch.tensor([self.stoi[w] for w in words], dtype=torch.long)
         u = self.stoi[self.unk]
         return torch.tensor([self.stoi.get(w, u) for w in words], dtype=torch.long)
@@ -59,7 +62,9 @@ def build_vocab(sentences: list[list[str]], min_count: int = 1, unk: str | None 
             if w not in seen and counts[w] >= min_count:
                 seen.add(w)
                 itos.append(w)
-    return Vocab(itos, {w: i for i, w in enumerate(itos)}, [counts.get(w, 0) if w != unk else 0 for w in itos], unk)
+    return Vocab(
+        itos, {w: i for i, w in enumerate(itos)}, [counts.get(w, 0) if w != unk else 0 for w in itos], unk
+    )
 
 
 def one_hot(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
@@ -127,4 +132,3 @@ class SkipGram(nn.Module):
 
     def forward(self, centre: torch.Tensor, context: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         return sgns_loss(self.v(centre), self.u(context), self.u(negatives))
-

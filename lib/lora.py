@@ -13,6 +13,7 @@ projections (Sec. 7.1); for a packed q/k/v projection, as in ``nn.MultiheadAtten
 ``enable_lora=[True, False, True]``), as a ``torch.nn.utils.parametrize`` parametrization so that
 models such as torchvision's ``VisionTransformer`` need no rewriting.
 """
+
 from __future__ import annotations
 
 import math
@@ -76,18 +77,24 @@ def _parent(model: nn.Module, name: str) -> tuple[nn.Module, str]:
     return (model.get_submodule(parent_name) if parent_name else model), child
 
 
-def add_lora(model: nn.Module, target_modules=("W_q", "W_v"), r: int = 8, alpha: float = 16,
-             dropout: float = 0.0) -> list[str]:
+def add_lora(
+    model: nn.Module, target_modules=("W_q", "W_v"), r: int = 8, alpha: float = 16, dropout: float = 0.0
+) -> list[str]:
     """Replace every ``nn.Linear`` whose name ends in one of ``target_modules`` by a LoRALinear.
 
     Works in place; returns the names it adapted. Raises if nothing matches, naming what exists.
     """
     targets = (target_modules,) if isinstance(target_modules, str) else tuple(target_modules)
-    names = [n for n, m in model.named_modules()
-             if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)]
+    names = [
+        n
+        for n, m in model.named_modules()
+        if isinstance(m, nn.Linear) and any(n == t or n.endswith("." + t) for t in targets)
+    ]
     if not names:
         linear = sorted({n.rpartition(".")[2] for n, m in model.named_modules() if isinstance(m, nn.Linear)})
-        raise ValueError(f"no nn.Linear named {list(targets)} in the model; its linear layers are called {linear}")
+        raise ValueError(
+            f"no nn.Linear named {list(targets)} in the model; its linear layers are called {linear}"
+        )
     for n in names:
         parent, child = _parent(model, n)
         setattr(parent, child, LoRALinear(getattr(parent, child), r, alpha, dropout))
@@ -165,9 +172,13 @@ def add_lora_packed(model: nn.Module, r: int = 8, alpha: float = 16, enable=(Tru
     for name, m in model.named_modules():
         if isinstance(m, nn.MultiheadAttention):
             if not m._qkv_same_embed_dim:
-                raise ValueError(f"{name}: q, k and v have separate weights here; use add_lora on them instead")
+                raise ValueError(
+                    f"{name}: q, k and v have separate weights here; use add_lora on them instead"
+                )
             m.in_proj_weight.requires_grad_(False)
-            parametrize.register_parametrization(m, "in_proj_weight", LoRAPacked(m.in_proj_weight, r, alpha, enable))
+            parametrize.register_parametrization(
+                m, "in_proj_weight", LoRAPacked(m.in_proj_weight, r, alpha, enable)
+            )
             names.append(name)
     if not names:
         raise ValueError("the model has no nn.MultiheadAttention to adapt")
@@ -176,9 +187,13 @@ def add_lora_packed(model: nn.Module, r: int = 8, alpha: float = 16, enable=(Tru
 
 def lora_state_dict(model: nn.Module, extra=("head",)) -> dict[str, torch.Tensor]:
     """Only what fine-tuning changed: LoRA's A and B (and the modules in ``extra``), for a small adapter file."""
+
     def wanted(k: str) -> bool:
         leaf = k.rpartition(".")[2]
-        return leaf in ("A", "B", "lora_A", "lora_B") or any(k.startswith(e + ".") or f".{e}." in k for e in extra)
+        return leaf in ("A", "B", "lora_A", "lora_B") or any(
+            k.startswith(e + ".") or f".{e}." in k for e in extra
+        )
+
     return {k: v.detach().clone() for k, v in model.state_dict().items() if wanted(k)}
 
 
@@ -187,6 +202,8 @@ def load_lora_state_dict(model: nn.Module, adapter: dict[str, torch.Tensor]) -> 
     own = model.state_dict()
     missing = sorted(set(adapter) - set(own))
     if missing:
-        raise KeyError(f"the adapter has {missing[:3]} but the model has no such weights: "
-                       "apply add_lora (or add_lora_packed) with the same targets and rank first")
+        raise KeyError(
+            f"the adapter has {missing[:3]} but the model has no such weights: "
+            "apply add_lora (or add_lora_packed) with the same targets and rank first"
+        )
     model.load_state_dict(adapter, strict=False)

@@ -8,6 +8,7 @@ matrix each, then reshape (B, N, d_model) -> (B, h, N, d_k). No loop over heads.
 Masks are boolean and True where attention is allowed (as in lib.attention), broadcastable to
 (B, h, N, M). ``nn.MultiheadAttention`` uses the opposite convention (True = blocked).
 """
+
 from __future__ import annotations
 
 import torch
@@ -70,22 +71,28 @@ class MultiHeadAttention(nn.Module):
         key = query if key is None else key
         value = key if value is None else value
         if need_weights:
-            return multi_head_attention(query, key, value, self.W_q, self.W_k, self.W_v, self.W_o, self.h, mask)
+            return multi_head_attention(
+                query, key, value, self.W_q, self.W_k, self.W_v, self.W_o, self.h, mask
+            )
         if key is query and value is query and self._plain_projections():
             # self-attention: one GEMM for q, k and v, (B, N, D) -> (B, N, 3D), then three views
             W = torch.cat([self.W_q.weight, self.W_k.weight, self.W_v.weight])
             b = None if self.W_q.bias is None else torch.cat([self.W_q.bias, self.W_k.bias, self.W_v.bias])
             q, k, v = (split_heads(t, self.h) for t in F.linear(query, W, b).chunk(3, dim=-1))
         else:
-            q, k, v = (split_heads(W(t), self.h) for W, t in ((self.W_q, query), (self.W_k, key), (self.W_v, value)))
+            q, k, v = (
+                split_heads(W(t), self.h) for W, t in ((self.W_q, query), (self.W_k, key), (self.W_v, value))
+            )
         out = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)  # bool mask: True = may attend, as here
         return self.W_o(merge_heads(out)), None  # (B, h, N, d_k) -> (B, N, D)
 
     def _plain_projections(self) -> bool:
         """True when W_q, W_k, W_v are plain nn.Linear layers (not replaced, e.g. by LoRA; no hooks) with alike biases."""
         Ws = (self.W_q, self.W_k, self.W_v)
-        return (all(type(W) is nn.Linear and not (W._forward_hooks or W._forward_pre_hooks) for W in Ws)
-                and len({W.bias is None for W in Ws}) == 1)
+        return (
+            all(type(W) is nn.Linear and not (W._forward_hooks or W._forward_pre_hooks) for W in Ws)
+            and len({W.bias is None for W in Ws}) == 1
+        )
 
     @torch.no_grad()
     def load_from_torch(self, mha: nn.MultiheadAttention) -> "MultiHeadAttention":

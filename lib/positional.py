@@ -9,6 +9,7 @@ which is the same table and is defined for odd d too (the last column is a sine)
 The split variant puts all sines first and all cosines second (d_m = d / 2):
     PE(p, i) = sin(p / 10000^(i / d_m)),  PE(p, d_m + i) = cos(p / 10000^(i / d_m)).
 """
+
 from __future__ import annotations
 
 import math
@@ -48,7 +49,9 @@ def split_sinusoidal_encoding(n_positions: int, d_model: int, base: float = 1000
     """(n, d) table with sines in the first half and cosines in the second; d_model must be even."""
     _check(n_positions, d_model)
     if d_model % 2:
-        raise ValueError(f"the split encoding pairs every sine with a cosine, so d_model must be even; got {d_model}")
+        raise ValueError(
+            f"the split encoding pairs every sine with a cosine, so d_model must be even; got {d_model}"
+        )
     d_m = d_model // 2
     pos = torch.arange(n_positions, dtype=torch.float64)[:, None]
     angle = pos / base ** (torch.arange(d_m, dtype=torch.float64) / d_m)  # (n, d_m)

@@ -11,11 +11,31 @@ Batch normalization (Ioffe & Szegedy, 2015) goes between each convolution and it
 torchvision's ``vgg16_bn``. For 32 x 32 inputs the five poolings leave 512 x 1 x 1, so the
 classifier is small (512 -> 512 -> classes) instead of ImageNet's 25,088 -> 4,096 -> 4,096 -> 1,000.
 """
+
 from __future__ import annotations
 
 import torch.nn as nn
 
-CFG_D: list[int | str] = [64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M"]
+CFG_D: list[int | str] = [
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    "M",
+]
 
 
 def scaled(cfg: list[int | str], width: float) -> list[int | str]:
@@ -41,14 +61,18 @@ def make_layers(cfg: list[int | str], batch_norm: bool = False, in_channels: int
 class VGG16(nn.Module):
     """VGG16 (configuration D) for 32 x 32 images, optionally width-reduced for CPU runs."""
 
-    def __init__(self, batch_norm: bool = False, n_classes: int = 10, width: float = 1.0, dropout: float = 0.5):
+    def __init__(
+        self, batch_norm: bool = False, n_classes: int = 10, width: float = 1.0, dropout: float = 0.5
+    ):
         super().__init__()
         cfg = scaled(CFG_D, width)
         c = cfg[-2]  # channels of the last convolution
         self.features = make_layers(cfg, batch_norm)  # (B, 3, 32, 32) -> (B, c, 1, 1)
         self.classifier = nn.Sequential(
             nn.Flatten(),  # (B, c, 1, 1) -> (B, c)
-            nn.Linear(c, c), nn.ReLU(inplace=True), nn.Dropout(dropout),
+            nn.Linear(c, c),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
             nn.Linear(c, n_classes),
         )
         for m in self.modules():  # torchvision's initialisation for VGG

@@ -16,6 +16,7 @@ them; ``positional="learned"`` does too); the projection is a Linear on patches 
 the equivalent strided Conv2d, see ``PatchEmbedding.as_conv``); q, k and v are separate layers
 (torchvision packs them in ``nn.MultiheadAttention.in_proj_weight``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -74,7 +75,9 @@ class PatchEmbedding(nn.Module):
         """The same map as a strided convolution (kernel = stride = patch size)."""
         P, D = self.patch_size, self.proj.out_features
         C = self.proj.in_features // P**2
-        conv = nn.Conv2d(C, D, kernel_size=P, stride=P, dtype=self.proj.weight.dtype, device=self.proj.weight.device)
+        conv = nn.Conv2d(
+            C, D, kernel_size=P, stride=P, dtype=self.proj.weight.dtype, device=self.proj.weight.device
+        )
         with torch.no_grad():
             conv.weight.copy_(self.proj.weight.view(D, C, P, P))
             conv.bias.copy_(self.proj.bias)
@@ -88,8 +91,13 @@ class EncoderBlock(nn.Module):
         super().__init__()
         self.ln1, self.ln2 = nn.LayerNorm(d_model), nn.LayerNorm(d_model)
         self.attn = MultiHeadAttention(d_model, h)  # W_q, W_k, W_v, W_o
-        self.mlp = nn.Sequential(nn.Linear(d_model, mlp_ratio * d_model), nn.GELU(),
-                                 nn.Dropout(dropout), nn.Linear(mlp_ratio * d_model, d_model), nn.Dropout(dropout))
+        self.mlp = nn.Sequential(
+            nn.Linear(d_model, mlp_ratio * d_model),
+            nn.GELU(),
+            nn.Dropout(dropout),
+            nn.Linear(mlp_ratio * d_model, d_model),
+            nn.Dropout(dropout),
+        )
 
     def attention(self, x: torch.Tensor, need_weights: bool = False):
         """Multi-head self-attention of x (B, N, D); the fused kernel when the weights are not needed."""
@@ -117,7 +125,9 @@ class ViT(nn.Module):
             self.register_buffer("pos", sinusoidal_encoding(N + 1, D)[None], persistent=False)
         else:
             self.pos = nn.Parameter(torch.randn(1, N + 1, D) * 0.02)
-        self.blocks = nn.ModuleList(EncoderBlock(D, cfg.h, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.depth))
+        self.blocks = nn.ModuleList(
+            EncoderBlock(D, cfg.h, cfg.mlp_ratio, cfg.dropout) for _ in range(cfg.depth)
+        )
         self.ln = nn.LayerNorm(D)
         self.head = nn.Linear(D, cfg.n_classes)
 

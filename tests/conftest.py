@@ -1,4 +1,5 @@
 """Shared test setup: smoke profile, no downloads, and where the real data mirror is."""
+
 import os
 from pathlib import Path
 

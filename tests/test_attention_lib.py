@@ -1,4 +1,5 @@
 """lib.attention against torch's own scaled_dot_product_attention."""
+
 import math
 
 import pytest
@@ -17,9 +18,11 @@ SHAPES = [  # (leading dims, N queries, M keys, d_k, d_v): non-square on purpose
 
 def _qkv(lead, N, M, d_k, d_v, seed=0):
     g = torch.Generator().manual_seed(seed)
-    return (torch.randn(*lead, N, d_k, generator=g, dtype=torch.float64),
-            torch.randn(*lead, M, d_k, generator=g, dtype=torch.float64),
-            torch.randn(*lead, M, d_v, generator=g, dtype=torch.float64))
+    return (
+        torch.randn(*lead, N, d_k, generator=g, dtype=torch.float64),
+        torch.randn(*lead, M, d_k, generator=g, dtype=torch.float64),
+        torch.randn(*lead, M, d_v, generator=g, dtype=torch.float64),
+    )
 
 
 @pytest.mark.parametrize("lead,N,M,d_k,d_v", SHAPES)
@@ -84,11 +87,14 @@ def test_lecture_worked_example():
     torch.testing.assert_close(out[0], torch.tensor([78.3029, 65.6432, 55.1259]), atol=1e-3, rtol=0)
 
 
-@pytest.mark.parametrize("bad,match", [
-    ((torch.ones(3, 4), torch.ones(5, 3), torch.ones(5, 2)), "share d_k"),
-    ((torch.ones(3, 4), torch.ones(5, 4), torch.ones(6, 2)), "same number of tokens"),
-    ((torch.ones(4), torch.ones(5, 4), torch.ones(5, 2)), "at least 2 dimensions"),
-])
+@pytest.mark.parametrize(
+    "bad,match",
+    [
+        ((torch.ones(3, 4), torch.ones(5, 3), torch.ones(5, 2)), "share d_k"),
+        ((torch.ones(3, 4), torch.ones(5, 4), torch.ones(6, 2)), "same number of tokens"),
+        ((torch.ones(4), torch.ones(5, 4), torch.ones(5, 2)), "at least 2 dimensions"),
+    ],
+)
 def test_bad_shapes_are_named(bad, match):
     with pytest.raises(ValueError, match=match):
         scaled_dot_product_attention(*bad)
@@ -103,7 +109,11 @@ def test_non_boolean_mask_is_refused():
 def test_self_attention_and_module():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 5, 10, generator=g)
-    W_Q, W_K, W_V = torch.randn(10, 3, generator=g), torch.randn(10, 3, generator=g), torch.randn(10, 4, generator=g)
+    W_Q, W_K, W_V = (
+        torch.randn(10, 3, generator=g),
+        torch.randn(10, 3, generator=g),
+        torch.randn(10, 4, generator=g),
+    )
     out, w = self_attention(x, W_Q, W_K, W_V)
     torch.testing.assert_close(out, F.scaled_dot_product_attention(x @ W_Q, x @ W_K, x @ W_V))
     torch.testing.assert_close(w, torch.softmax((x @ W_Q) @ (x @ W_K).transpose(1, 2) / math.sqrt(3), dim=-1))

@@ -1,4 +1,5 @@
 """lib.batchnorm against nn.BatchNorm2d (both modes, running statistics) and autograd."""
+
 import pytest
 import torch
 import torch.nn as nn

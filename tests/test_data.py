@@ -1,4 +1,5 @@
 """course.data: every source in its order, on real data."""
+
 import pickle
 import shutil
 
@@ -33,7 +34,12 @@ def test_mirror_npz(mirror):
 def test_torchvision_mnist_loader_then_cache(mirror, tmp_path, capsys):
     (tmp_path / "MNIST").symlink_to(mirror / "MNIST")  # torchvision's raw layout, nothing else
     d = data.load("mnist", "train", root=tmp_path, download=False)
-    assert d.source == "torchvision" and d.images.shape == (_idx_count(mirror / "MNIST" / "raw" / "train-labels-idx1-ubyte"), 1, 28, 28)
+    assert d.source == "torchvision" and d.images.shape == (
+        _idx_count(mirror / "MNIST" / "raw" / "train-labels-idx1-ubyte"),
+        1,
+        28,
+        28,
+    )
     ref = data.load("mnist", "train", root=mirror, verbose=False)
     assert torch.equal(d.images[:500], ref.images[:500]) and torch.equal(d.labels, ref.labels)
     assert (tmp_path / "cache" / "mnist-train.npz").is_file()
@@ -48,7 +54,14 @@ def test_torchvision_cifar_layout(mirror, tmp_path, monkeypatch):
     folder = tmp_path / "cifar-10-batches-py"
     folder.mkdir()
     flat = f["images"].transpose(0, 3, 1, 2).reshape(len(f["images"]), -1)  # CIFAR's row layout
-    for name in ("data_batch_1", "data_batch_2", "data_batch_3", "data_batch_4", "data_batch_5", "test_batch"):
+    for name in (
+        "data_batch_1",
+        "data_batch_2",
+        "data_batch_3",
+        "data_batch_4",
+        "data_batch_5",
+        "test_batch",
+    ):
         with open(folder / name, "wb") as fh:
             pickle.dump({"data": flat, "labels": f["labels"].tolist()}, fh)
     with open(folder / "batches.meta", "wb") as fh:
@@ -70,7 +83,9 @@ def test_download_path_uses_torchvision_download(mirror, tmp_path, monkeypatch):
 
     monkeypatch.setattr(torchvision.datasets.MNIST, "download", fake_download)
     d = data.load("mnist", "test", root=tmp_path, download=True)
-    assert d.source == "download" and len(d) == _idx_count(mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte")
+    assert d.source == "download" and len(d) == _idx_count(
+        mirror / "MNIST" / "raw" / "t10k-labels-idx1-ubyte"
+    )
 
 
 def test_offline_falls_back_to_bundled_sample(tmp_path, monkeypatch):
@@ -113,7 +128,11 @@ def test_corrupt_mirror_file_is_named(tmp_path):
 
 def test_wrong_shape_mirror_file_is_named(tmp_path):
     (tmp_path / "mnist").mkdir()
-    np.savez(tmp_path / "mnist" / "test.npz", images=np.zeros((3, 32, 32, 3), np.uint8), labels=np.zeros(3, np.int64))
+    np.savez(
+        tmp_path / "mnist" / "test.npz",
+        images=np.zeros((3, 32, 32, 3), np.uint8),
+        labels=np.zeros(3, np.int64),
+    )
     with pytest.raises(data.DataUnavailableError, match=r"needs uint8 \(N, 28, 28, 1\)"):
         data.load("mnist", "test", root=tmp_path)
 

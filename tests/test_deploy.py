@@ -1,5 +1,6 @@
 """deploy/: the container image, Slurm array, Kubernetes Indexed Job and JupyterHub configuration agree
 with the command line they drive (the shards themselves are tested as processes in test_shards.py)."""
+
 import re
 import subprocess
 

@@ -1,4 +1,5 @@
 """lib.early_stopping on scripted validation curves: when it stops and which weights it restores."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -19,13 +20,21 @@ def _run(curve, tmp_path, **kw):
     return epoch, stopper.best_epoch, int(fresh.weight.item())
 
 
-@pytest.mark.parametrize("curve,patience,min_delta,expected", [
-    ([1.0, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8], 3, 0.0, (5, 2, 2)),  # a plateau: ties are no improvement
-    ([1.0, 0.9, 0.95, 0.85, 0.87, 0.86, 0.88, 0.7], 3, 0.0, (7, 4, 4)),  # noise after the best epoch
-    ([1.0, 0.9, 0.92, 0.91, 0.8, 0.85, 0.84, 0.83], 3, 0.0, (8, 5, 5)),  # a late improvement resets patience
-    ([1.0, 0.95, 0.93, 0.92, 0.5], 3, 0.1, (4, 1, 1)),  # gains below min_delta do not count
-    ([1.0, 0.9, 0.8], 5, 0.0, (3, 3, 3)),  # never stops: the curve ends first
-])
+@pytest.mark.parametrize(
+    "curve,patience,min_delta,expected",
+    [
+        ([1.0, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8], 3, 0.0, (5, 2, 2)),  # a plateau: ties are no improvement
+        ([1.0, 0.9, 0.95, 0.85, 0.87, 0.86, 0.88, 0.7], 3, 0.0, (7, 4, 4)),  # noise after the best epoch
+        (
+            [1.0, 0.9, 0.92, 0.91, 0.8, 0.85, 0.84, 0.83],
+            3,
+            0.0,
+            (8, 5, 5),
+        ),  # a late improvement resets patience
+        ([1.0, 0.95, 0.93, 0.92, 0.5], 3, 0.1, (4, 1, 1)),  # gains below min_delta do not count
+        ([1.0, 0.9, 0.8], 5, 0.0, (3, 3, 3)),  # never stops: the curve ends first
+    ],
+)
 def test_scripted_curves(curve, patience, min_delta, expected, tmp_path):
     assert _run(curve, tmp_path, patience=patience, min_delta=min_delta) == expected
 

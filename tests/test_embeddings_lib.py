@@ -1,4 +1,5 @@
 """lib.embeddings against torch's own building blocks."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -55,12 +56,17 @@ def test_skipgram_pairs_by_hand():
 
 def test_sgns_loss_matches_formula_and_bce():
     g = torch.Generator().manual_seed(2)
-    v, u, n = torch.randn(6, 4, generator=g), torch.randn(6, 4, generator=g), torch.randn(6, 3, 4, generator=g)
+    v, u, n = (
+        torch.randn(6, 4, generator=g),
+        torch.randn(6, 4, generator=g),
+        torch.randn(6, 3, 4, generator=g),
+    )
     loss = E.sgns_loss(v, u, n)
     pos_logit = (v * u).sum(-1)
     neg_logit = torch.einsum("bkd,bd->bk", n, v)
-    bce = F.binary_cross_entropy_with_logits(pos_logit, torch.ones(6), reduction="none") + \
-        F.binary_cross_entropy_with_logits(neg_logit, torch.zeros(6, 3), reduction="none").sum(-1)
+    bce = F.binary_cross_entropy_with_logits(
+        pos_logit, torch.ones(6), reduction="none"
+    ) + F.binary_cross_entropy_with_logits(neg_logit, torch.zeros(6, 3), reduction="none").sum(-1)
     torch.testing.assert_close(loss, bce.mean())
 
 

@@ -1,4 +1,5 @@
 """pyproject.toml and environment.yml declare the same dependencies."""
+
 import re
 import tomllib
 
@@ -20,7 +21,7 @@ def _conda(repo):
     env = yaml.safe_load((repo / "environment.yml").read_text())
     deps = {}
     for d in env["dependencies"]:
-        for req in (d["pip"] if isinstance(d, dict) else [d]):
+        for req in d["pip"] if isinstance(d, dict) else [d]:
             name, spec = _split(req)
             if name not in ("python", "pip"):
                 deps[name] = spec
@@ -45,5 +46,7 @@ def test_same_python(repo):
 
 
 def test_torch_pins(repo):
-    pip_deps = dict(_split(r) for r in tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"])
+    pip_deps = dict(
+        _split(r) for r in tomllib.loads((repo / "pyproject.toml").read_text())["project"]["dependencies"]
+    )
     assert pip_deps["torch"] == "==2.14.1" and pip_deps["torchvision"] == "==0.29.1"

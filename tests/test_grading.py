@@ -1,4 +1,5 @@
 """The main job end to end: nbgrader autogrades the example submissions to their expected scores."""
+
 import csv
 
 import pytest
@@ -33,7 +34,11 @@ def test_every_assignment_has_reference_untouched_and_a_mistake():
         students = {e.student: e for e in load_examples(name)}
         assert "reference" in students and "untouched" in students, name
         assert students["untouched"].expected_score == 0
-        partial = [e for e in students.values() if e.replace and 0 < (e.expected_score or 0) < students["reference"].expected_score]
+        partial = [
+            e
+            for e in students.values()
+            if e.replace and 0 < (e.expected_score or 0) < students["reference"].expected_score
+        ]
         assert partial, f"{name} needs an example with a typical mistake that gets partial credit"
 
 
@@ -42,9 +47,17 @@ def test_every_graded_function_has_two_typical_mistakes():
 
     for name in assignments(REPO):
         nb = nbformat.read(REPO / "source" / name / f"{name}.ipynb", 4)
-        tests = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells
-                 if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")]
-        caught = [t for e in load_examples(name) if e.start == "solution" and e.replace for t in (e.expected_failed or [])]
+        tests = [
+            c.metadata["nbgrader"]["grade_id"]
+            for c in nb.cells
+            if c.metadata.get("nbgrader", {}).get("grade") and not c.metadata["nbgrader"].get("solution")
+        ]
+        caught = [
+            t
+            for e in load_examples(name)
+            if e.start == "solution" and e.replace
+            for t in (e.expected_failed or [])
+        ]
         few = {t: caught.count(t) for t in tests if caught.count(t) < 2}
         assert not few, f"{name}: these tests have fewer than two typical-mistake examples: {few}"
 
@@ -74,7 +87,10 @@ def test_warnings_on_stderr_do_not_zero_a_test_cell(graded):
     assert noisy.failed == []
     # and the warning really was written inside the graded cell before nbgrader dropped it
     import nbformat
-    nb = nbformat.read(work / "autograded" / "noisy_but_correct" / "03_self_attention" / "03_self_attention.ipynb", 4)
+
+    nb = nbformat.read(
+        work / "autograded" / "noisy_but_correct" / "03_self_attention" / "03_self_attention.ipynb", 4
+    )
     cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "test_causal_mask")
     assert not any(o.output_type == "stream" and o.name == "stderr" for o in cell.outputs)
 
@@ -91,6 +107,7 @@ def test_grade_folder_of_submissions(graded, tmp_path, capsys):
     work, _, _ = graded
     subs = tmp_path / "subs"
     import shutil
+
     shutil.copytree(work / "submitted" / "reference", subs / "alice")
     rc = main(["grade", "03", "--submissions", str(subs), "--work", str(tmp_path / "w")])
     out = capsys.readouterr().out

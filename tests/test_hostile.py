@@ -3,6 +3,7 @@
 Each example states the score nbgrader must give and the integrity row the grader must write; the
 issue's list of attacks is checked to be covered. Then the batch is interrupted and re-run.
 """
+
 import csv
 import os
 
@@ -31,10 +32,28 @@ def battery(tmp_path_factory):
 
 def test_the_battery_covers_every_attack_the_issue_lists():
     students = {e.student for e in load_examples(A, HOSTILE)}
-    assert students >= {"looper", "memory_bomb", "phone_home", "reads_source", "imports_lib", "patches_allclose",
-                        "exits", "huge_output", "deletes_test", "edits_test", "stderr_noise", "malformed", "renamed",
-                        "wrong_assignment", "extra_cells", "looks_up_answers", "honest"}
-    assert all(e.expected_score is not None and e.expected_flags is not None for e in load_examples(A, HOSTILE))
+    assert students >= {
+        "looper",
+        "memory_bomb",
+        "phone_home",
+        "reads_source",
+        "imports_lib",
+        "patches_allclose",
+        "exits",
+        "huge_output",
+        "deletes_test",
+        "edits_test",
+        "stderr_noise",
+        "malformed",
+        "renamed",
+        "wrong_assignment",
+        "extra_cells",
+        "looks_up_answers",
+        "honest",
+    }
+    assert all(
+        e.expected_score is not None and e.expected_flags is not None for e in load_examples(A, HOSTILE)
+    )
 
 
 def test_every_hostile_submission_gets_its_score_and_its_integrity_row(battery):
@@ -46,7 +65,9 @@ def test_no_attack_changes_the_honest_classmates_grade(battery):
     _, results, _ = battery
     honest = next(r for r in results if r.student == "honest")
     assert honest.score == 14 and honest.failed == [] and honest.flags == [] and honest.sandbox == "sandboxed"
-    assert {r.student for r in results} == {e.student for e in load_examples(A, HOSTILE)}  # a row for everyone
+    assert {r.student for r in results} == {
+        e.student for e in load_examples(A, HOSTILE)
+    }  # a row for everyone
 
 
 def test_integrity_csv_sits_beside_grades_csv_and_names_cells(battery):
@@ -67,6 +88,7 @@ def test_an_interrupted_batch_resumes_and_a_rerun_gives_the_same_scores(battery)
     kept = work / "autograded" / "phone_home" / A / f"{A}.ipynb"
     stamp = os.stat(kept).st_mtime_ns
     import shutil
+
     shutil.rmtree(work / "autograded" / "honest")  # as if the batch had stopped before this student
     again, _ = _grade(work)
     assert {(r.student, r.notebook): r.score for r in again} == before
@@ -83,12 +105,18 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
 
     work, results, _ = battery
     files = feedback(REPO, work, [A])
-    assert len(files) == len([r for r in results if (work / "autograded" / r.student / A / f"{A}.ipynb").exists()])
+    assert len(files) == len(
+        [r for r in results if (work / "autograded" / r.student / A / f"{A}.ipynb").exists()]
+    )
     for path in files:
         assert leaked_lines(REPO, A, path, work / "submitted" / path.parts[-3] / A / f"{A}.ipynb") == [], path
     text = html_text(next(p for p in files if p.parts[-3] == "patches_allclose"))
     assert "AssertionError: output differs from torch's" in text and "Score" in text
     # the check itself can fail: nbconvert's plain HTML of the same notebook shows the hidden tests
     raw = work / "raw.html"
-    raw.write_text(HTMLExporter().from_notebook_node(nbformat.read(work / "autograded" / "patches_allclose" / A / f"{A}.ipynb", 4))[0])
+    raw.write_text(
+        HTMLExporter().from_notebook_node(
+            nbformat.read(work / "autograded" / "patches_allclose" / A / f"{A}.ipynb", 4)
+        )[0]
+    )
     assert len(leaked_lines(REPO, A, raw)) > 10

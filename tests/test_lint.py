@@ -1,4 +1,5 @@
 """The linter: ruff, with the rules in pyproject.toml, over the code and the source notebooks."""
+
 import subprocess
 import sys
 
@@ -6,8 +7,13 @@ from autograder.nbg import REPO
 
 
 def _ruff(*args, stdin=None):
-    return subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", *args], cwd=REPO, input=stdin,
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-m", "ruff", "check", "--no-cache", *args],
+        cwd=REPO,
+        input=stdin,
+        capture_output=True,
+        text=True,
+    )
 
 
 def test_ruff_finds_nothing():

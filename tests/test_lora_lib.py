@@ -1,11 +1,21 @@
 """lib.lora against loralib (copied weights), torchvision's ViT, and the paper's properties."""
+
 import loralib
 import pytest
 import torch
 import torch.nn as nn
 from torchvision.models import VisionTransformer
 
-from lib.lora import LoRALinear, LoRAPacked, add_lora, add_lora_packed, freeze_except_lora, load_lora_state_dict, lora_state_dict, merge_lora
+from lib.lora import (
+    LoRALinear,
+    LoRAPacked,
+    add_lora,
+    add_lora_packed,
+    freeze_except_lora,
+    load_lora_state_dict,
+    lora_state_dict,
+    merge_lora,
+)
 from lib.mha import MultiHeadAttention
 
 
@@ -63,7 +73,11 @@ def test_add_lora_by_name_on_lib_attention():
     torch.manual_seed(3)
     model = nn.Sequential(MultiHeadAttention(16, 4), nn.Linear(16, 3))
     names = add_lora(model, ("W_q", "W_v"), r=2, alpha=2)
-    assert names == ["0.W_q", "0.W_v"] and isinstance(model[0].W_q, LoRALinear) and isinstance(model[0].W_k, nn.Linear)
+    assert (
+        names == ["0.W_q", "0.W_v"]
+        and isinstance(model[0].W_q, LoRALinear)
+        and isinstance(model[0].W_k, nn.Linear)
+    )
     n_train, n_all = freeze_except_lora(model, trainable=("1",))
     assert n_train == 2 * (2 * 16 + 16 * 2) + (16 * 3 + 3) and n_all == 4 * (16 * 16 + 16) + 2 * 64 + 51
     with pytest.raises(ValueError, match=r"no nn.Linear named \['query'\].*'W_k'"):
@@ -81,8 +95,14 @@ def test_packed_q_v_equals_loralib_merged_linear():
         p.lora_B.normal_()
     ref = loralib.MergedLinear(D, 3 * D, r=r, lora_alpha=4, enable_lora=[True, False, True])
     ref.train()  # unmerged (loralib's train() returns None)
-    ref.load_state_dict({"weight": base_w, "bias": mha.in_proj_bias.detach(),
-                         "lora_A": p.lora_A.reshape(2 * r, D), "lora_B": p.lora_B.reshape(2 * D, r)})
+    ref.load_state_dict(
+        {
+            "weight": base_w,
+            "bias": mha.in_proj_bias.detach(),
+            "lora_A": p.lora_A.reshape(2 * r, D),
+            "lora_B": p.lora_B.reshape(2 * D, r),
+        }
+    )
     x = torch.randn(2, 5, D)
     torch.testing.assert_close(nn.functional.linear(x, mha.in_proj_weight, mha.in_proj_bias), ref(x))
     k_rows = slice(D, 2 * D)  # the key block is not adapted
@@ -91,11 +111,15 @@ def test_packed_q_v_equals_loralib_merged_linear():
 
 def test_torchvision_vit_gets_lora_without_rewriting_and_merges():
     torch.manual_seed(5)
-    vit = VisionTransformer(image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10)
+    vit = VisionTransformer(
+        image_size=32, patch_size=8, num_layers=2, num_heads=2, hidden_dim=32, mlp_dim=64, num_classes=10
+    )
     x = torch.randn(3, 3, 32, 32)
     before = vit.eval()(x)
-    assert add_lora_packed(vit, r=4, alpha=8) == ["encoder.layers.encoder_layer_0.self_attention",
-                                                  "encoder.layers.encoder_layer_1.self_attention"]
+    assert add_lora_packed(vit, r=4, alpha=8) == [
+        "encoder.layers.encoder_layer_0.self_attention",
+        "encoder.layers.encoder_layer_1.self_attention",
+    ]
     n_train, n_all = freeze_except_lora(vit, trainable=("heads",))
     assert n_train == 2 * 2 * (4 * 32 + 32 * 4) + (32 * 10 + 10)
     torch.testing.assert_close(vit(x), before)  # B = 0

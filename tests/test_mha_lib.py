@@ -1,4 +1,5 @@
 """lib.mha against nn.MultiheadAttention with copied weights."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -55,7 +56,11 @@ def test_split_merge_shapes_and_inverse():
 
 def test_parameter_count_matches_torch():
     ours, ref = _pair(64, 8)
-    assert sum(p.numel() for p in ours.parameters()) == sum(p.numel() for p in ref.parameters()) == 4 * (64 * 64 + 64)
+    assert (
+        sum(p.numel() for p in ours.parameters())
+        == sum(p.numel() for p in ref.parameters())
+        == 4 * (64 * 64 + 64)
+    )
 
 
 def test_fused_path_equals_explicit_path_with_a_mask():
@@ -82,9 +87,13 @@ def test_one_gemm_self_attention_has_torchs_gradients_and_respects_replaced_proj
     ref(x, x, x, need_weights=False)[0].square().sum().backward()
     D = 16
     for i, W in enumerate((ours.W_q, ours.W_k, ours.W_v)):
-        torch.testing.assert_close(W.weight.grad, ref.in_proj_weight.grad[i * D:(i + 1) * D], atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            W.weight.grad, ref.in_proj_weight.grad[i * D : (i + 1) * D], atol=1e-5, rtol=1e-4
+        )
     calls = []
-    ours.W_v.register_forward_hook(lambda m, i, o: calls.append(o.shape))  # a hooked (or replaced) W_v must run
+    ours.W_v.register_forward_hook(
+        lambda m, i, o: calls.append(o.shape)
+    )  # a hooked (or replaced) W_v must run
     out, _ = ours(x, need_weights=False)
     assert calls == [(3, 7, 16)]
     torch.testing.assert_close(out, ref(x, x, x, need_weights=False)[0], atol=1e-5, rtol=1e-5)

@@ -1,4 +1,5 @@
 """nbgrader_config.py: timeouts that suit PyTorch, and stderr noise that does not zero a test cell."""
+
 import shutil
 import subprocess
 import sys
@@ -41,9 +42,14 @@ def test_real_warnings_and_progress_bars_are_dropped(repo):
 
 
 def test_real_errors_on_stderr_are_kept(repo):
-    kept = _strip(repo, ["Traceback (most recent call last):\nValueError: bad\n",
-                         "something went wrong\n",
-                         _stderr_of("import warnings; warnings.warn('w')") + "and then a real message\n"])
+    kept = _strip(
+        repo,
+        [
+            "Traceback (most recent call last):\nValueError: bad\n",
+            "something went wrong\n",
+            _stderr_of("import warnings; warnings.warn('w')") + "and then a real message\n",
+        ],
+    )
     assert len(kept) == 3
 
 
@@ -59,8 +65,13 @@ def test_nbgrader_works_from_a_shell_without_the_venv(repo, tmp_path):
     nbgrader = Path(sys.executable).parent / "nbgrader"
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
     assert shutil.which("alembic", path=env["PATH"]) is None
-    proc = subprocess.run([str(nbgrader), "generate_assignment", "03_self_attention"], cwd=course, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [str(nbgrader), "generate_assignment", "03_self_attention"],
+        cwd=course,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert (course / "release" / "03_self_attention" / "03_self_attention.ipynb").is_file()
     assert (course / "gradebook.db").is_file()
@@ -82,9 +93,22 @@ def test_the_formgrader_answers_from_a_shell_without_the_venv(repo, tmp_path):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LANG": "C.UTF-8"}
-    server = subprocess.Popen([sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root", f"--port={port}",
-                               "--IdentityProvider.token=t", f"--ServerApp.root_dir={course}"], cwd=course, env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "jupyter_server",
+            "--no-browser",
+            "--allow-root",
+            f"--port={port}",
+            "--IdentityProvider.token=t",
+            f"--ServerApp.root_dir={course}",
+        ],
+        cwd=course,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         for _ in range(120):

@@ -1,4 +1,5 @@
 """`pytest --nbval-lax` really compares the checked cells: a wrong stored output fails it."""
+
 import shutil
 import subprocess
 import sys
@@ -10,9 +11,24 @@ pytestmark = pytest.mark.slow
 
 
 def _run_nbval(path):
-    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--nbval-lax",
-                           "--nbval-current-env", "-o", "addopts=", str(path)], capture_output=True, text=True,
-                          cwd=path.parent)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--nbval-lax",
+            "--nbval-current-env",
+            "-o",
+            "addopts=",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
+    )
 
 
 def test_worked_example_output_is_compared(repo, tmp_path):

@@ -1,4 +1,5 @@
 """course.perf: FLOP counts and rates that can be checked by hand (no timing decides a test)."""
+
 import torch
 import torch.nn as nn
 

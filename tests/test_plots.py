@@ -1,4 +1,5 @@
 """course.plots.tiles: per-tile rescaling, RGB and single-channel grids, bad shapes."""
+
 import matplotlib
 import pytest
 import torch

@@ -1,4 +1,5 @@
 """lib.positional: the formulas, their properties, odd sizes."""
+
 import math
 
 import pytest
@@ -10,8 +11,16 @@ from lib import positional as P
 def _formula(n, d):
     """Vaswani et al. (2017), section 3.5, entry by entry in float64: PE(pos, 2i) = sin(pos / 10000^(2i/d)),
     PE(pos, 2i+1) = cos(pos / 10000^(2i/d))."""
-    return torch.tensor([[math.sin(pos / 10000 ** (j / d)) if j % 2 == 0 else math.cos(pos / 10000 ** ((j - 1) / d))
-                          for j in range(d)] for pos in range(n)], dtype=torch.float64)
+    return torch.tensor(
+        [
+            [
+                math.sin(pos / 10000 ** (j / d)) if j % 2 == 0 else math.cos(pos / 10000 ** ((j - 1) / d))
+                for j in range(d)
+            ]
+            for pos in range(n)
+        ],
+        dtype=torch.float64,
+    )
 
 
 @pytest.mark.parametrize("n,d", [(7, 10), (50, 64), (9, 5)])

@@ -1,17 +1,28 @@
 """course.pretrained: the shipped small ViT, the class split, and ViT-B/16 built offline."""
+
 import torch
 import torch.nn as nn
 from torchvision.models import VisionTransformer
 
 from course import data
-from course.pretrained import SOURCE_CLASSES, TARGET_CLASSES, classes_subset, load_small_vit, load_vit_b_16, small_vit
+from course.pretrained import (
+    SOURCE_CLASSES,
+    TARGET_CLASSES,
+    classes_subset,
+    load_small_vit,
+    load_vit_b_16,
+    small_vit,
+)
 from course.train import evaluate
 
 
 def test_shipped_weights_load_into_torchvisions_vit(capsys):
     model = load_small_vit()
     assert isinstance(model, VisionTransformer) and model.heads.head.out_features == len(SOURCE_CLASSES)
-    assert "pretrained on CIFAR-10 classes ['airplane', 'automobile', 'bird', 'cat', 'deer']" in capsys.readouterr().out
+    assert (
+        "pretrained on CIFAR-10 classes ['airplane', 'automobile', 'bird', 'cat', 'deer']"
+        in capsys.readouterr().out
+    )
     fresh = small_vit()
     assert not torch.equal(fresh.conv_proj.weight, model.conv_proj.weight)  # really trained weights
     assert model(torch.rand(2, 3, 32, 32)).shape == (2, 5)
@@ -30,7 +41,9 @@ def test_classes_subset_relabels_in_order():
 
 
 def test_vit_b_16_builds_offline_with_a_new_head():
-    model = load_vit_b_16(pretrained=False, num_classes=10)  # the same code path as the pretrained one, no download
+    model = load_vit_b_16(
+        pretrained=False, num_classes=10
+    )  # the same code path as the pretrained one, no download
     assert isinstance(model.heads.head, nn.Linear) and model.heads.head.out_features == 10
     assert model.encoder.layers[0].self_attention.in_proj_weight.shape == (3 * 768, 768)
 

@@ -1,4 +1,5 @@
 """course.profiles resolution order, course.setup, course.record."""
+
 import json
 
 import pytest
@@ -18,7 +19,9 @@ def test_resolution_order(monkeypatch):
     p = resolve_profile()
     assert p.name == "smoke" and "nbgrader" in p.reason  # nbgrader runs are always small
     monkeypatch.delenv("NBGRADER_EXECUTION")
-    assert resolve_profile().name == ("full" if torch.cuda.is_available() or torch.backends.mps.is_available() else "smoke")
+    assert resolve_profile().name == (
+        "full" if torch.cuda.is_available() or torch.backends.mps.is_available() else "smoke"
+    )
 
 
 def test_bad_profiles_are_refused(monkeypatch):
@@ -49,7 +52,9 @@ def test_record_writes_json(tmp_path, monkeypatch):
     course.record(acc=torch.tensor(0.5), curve=[1, 2], colour=torch.tensor([1.0, 2.0]))
     course.record(nan=float("nan"))
     got = json.loads(target.read_text())
-    assert got["acc"] == 0.5 and got["curve"] == [1, 2] and got["colour"] == [1.0, 2.0] and got["nan"] == "nan"
+    assert (
+        got["acc"] == 0.5 and got["curve"] == [1, 2] and got["colour"] == [1.0, 2.0] and got["nan"] == "nan"
+    )
     with pytest.raises(TypeError, match="record\\(\\) takes"):
         course.record(bad=object())
     assert "bad" not in metrics.recorded()

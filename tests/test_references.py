@@ -1,4 +1,5 @@
 """The hidden tests' reference values: computed with lib outside the kernel, complete and reproducible."""
+
 import ast
 import re
 
@@ -22,7 +23,9 @@ def test_every_reference_a_hidden_test_reads_has_a_fixture_and_every_fixture_is_
     for name in assignments(REPO):
         wanted = {m for c in _cells(name) for m in _CALL.findall(c.source)}
         have = set(references.fixtures(name))
-        assert wanted <= have, f"{name}: hidden tests read {sorted(wanted - have)}, which autograder/references/n{name}.py lacks"
+        assert wanted <= have, (
+            f"{name}: hidden tests read {sorted(wanted - have)}, which autograder/references/n{name}.py lacks"
+        )
         assert have <= wanted, f"{name}: fixtures {sorted(have - wanted)} are read by no test cell"
         for c in _cells(name):  # a test cell reads its own entry, so a failure points at the right fixture
             gid = c.metadata.get("nbgrader", {}).get("grade_id")
@@ -36,7 +39,9 @@ def test_no_notebook_cell_imports_lib_or_autograder():
         for c in _cells(name):
             if c.cell_type != "code":
                 continue
-            tree = ast.parse("\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!"))))
+            tree = ast.parse(
+                "\n".join(line for line in c.source.splitlines() if not line.lstrip().startswith(("%", "!")))
+            )
             mods = [a.name for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names]
             mods += [n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module]
             bad = [m for m in mods if m.split(".")[0] in ("lib", "autograder")]
@@ -57,14 +62,18 @@ def test_builds_are_identical_and_load_without_pickled_code(tmp_path):
     names = assignments(REPO)
     first, second = references.build(names, tmp_path / "a"), references.build(names, tmp_path / "b")
     for name in names:
-        a = torch.load(first / f"{name}.pt", weights_only=True)  # plain data only: no code crosses into the kernel
+        a = torch.load(
+            first / f"{name}.pt", weights_only=True
+        )  # plain data only: no code crosses into the kernel
         b = torch.load(second / f"{name}.pt", weights_only=True)
         assert _equal(a, b), f"{name}: two builds differ; seed every input the fixtures make"
 
 
 def test_float64_and_non_square_cases_survive(tmp_path):
     out = references.build(["03_self_attention"], tmp_path)
-    cases = torch.load(out / "03_self_attention.pt", weights_only=True)["test_scaled_dot_product_attention"]["cases"]
+    cases = torch.load(out / "03_self_attention.pt", weights_only=True)["test_scaled_dot_product_attention"][
+        "cases"
+    ]
     assert all(c["q"].dtype == torch.float64 for c in cases)
     assert any(c["q"].shape[-2] != c["k"].shape[-2] for c in cases)  # N != M
     # the values are lib's: check one against the formula by hand

@@ -1,4 +1,5 @@
 """`autograder run`: papermill executes notebooks under a profile, keeping outputs and metrics."""
+
 import json
 import shutil
 
@@ -15,8 +16,12 @@ def _course(tmp_path, repo, folder, name, code):
     root = tmp_path / "course"
     (root / "source" / folder).mkdir(parents=True)
     shutil.copy(repo / "nbgrader_config.py", root)
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
-                                         nbformat.v4.new_code_cell(code)])
+    nb = nbformat.v4.new_notebook(
+        cells=[
+            nbformat.v4.new_code_cell("profile = None", metadata={"tags": ["parameters"]}),
+            nbformat.v4.new_code_cell(code),
+        ]
+    )
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "source" / folder / name)
     return root
@@ -52,8 +57,13 @@ def test_run_reports_a_failing_notebook(tmp_path, capsys, repo):
 
 def test_a_relative_data_dir_and_out_mean_the_callers_folder(tmp_path, capsys, repo, monkeypatch):
     # the kernel runs in the notebook's folder; COURSE_DATA_DIR=data and --out runs are meant from the shell's
-    root = _course(tmp_path, repo, "98_where", "where.ipynb",
-                   "import course\nfrom course import data\ncourse.record(data_dir=str(data.data_dir()))")
+    root = _course(
+        tmp_path,
+        repo,
+        "98_where",
+        "where.ipynb",
+        "import course\nfrom course import data\ncourse.record(data_dir=str(data.data_dir()))",
+    )
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("COURSE_DATA_DIR", "data")
     rc = main(["--root", str(root), "run", "--out", "runs"])
@@ -62,4 +72,5 @@ def test_a_relative_data_dir_and_out_mean_the_callers_folder(tmp_path, capsys, r
     assert m["metrics"] == {"data_dir": str(tmp_path / "data")}
     from autograder.nbg import ENV_DATA_DIR
     from course.data import ENV_DATA_DIR as COURSES
+
     assert ENV_DATA_DIR == COURSES

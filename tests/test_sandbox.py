@@ -1,4 +1,5 @@
 """The grading sandbox (autograder/sandbox.py): hostile submissions graded by nbgrader, in and out of it."""
+
 import socket
 import threading
 
@@ -17,15 +18,15 @@ needs_sandbox = pytest.mark.skipif(not SANDBOX_OK, reason=f"no sandbox on this m
 ASSIGNMENT, NOTEBOOK = "03_self_attention", "03_self_attention.ipynb"
 
 # answer cell 1: copy the instructor's solution out of source/ (the attack: full marks without work)
-STEAL = f'''
+STEAL = f"""
 import json, pathlib
 src = json.loads(pathlib.Path({str(REPO / "source" / ASSIGNMENT / NOTEBOOK)!r}).read_text())
 exec(next("".join(c["source"]) for c in src["cells"]
           if c.get("metadata", {{}}).get("nbgrader", {{}}).get("grade_id") == "sdpa_solution"))
-'''
+"""
 
 # answer cell 2: the honest causal mask, after phoning home to a listener on the grader's loopback
-PHONE_HOME = '''
+PHONE_HOME = """
 import socket
 try:
     socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"leaked")
@@ -35,7 +36,7 @@ except OSError as e:
 
 def causal_mask(n, device=None):
     return torch.ones(n, n, dtype=torch.bool, device=device).tril()
-'''
+"""
 
 
 class Listener:
@@ -66,8 +67,14 @@ class Listener:
 def _submit(tmp_path, port):
     src = nbformat.read(REPO / "source" / ASSIGNMENT / NOTEBOOK, 4)
     rel = nbformat.read(REPO / "release" / ASSIGNMENT / NOTEBOOK, 4)
-    ex = Example("mallory", ASSIGNMENT, NOTEBOOK, "hostile", "release",
-                 replace={"sdpa_solution": STEAL, "causal_mask_solution": PHONE_HOME.format(port=port)})
+    ex = Example(
+        "mallory",
+        ASSIGNMENT,
+        NOTEBOOK,
+        "hostile",
+        "release",
+        replace={"sdpa_solution": STEAL, "causal_mask_solution": PHONE_HOME.format(port=port)},
+    )
     dest = tmp_path / "submissions" / "mallory" / ASSIGNMENT / NOTEBOOK
     dest.parent.mkdir(parents=True)
     nbformat.write(build(ex, src, rel), dest)
@@ -93,10 +100,14 @@ def test_sandbox_blocks_reading_the_solutions_and_the_network(tmp_path):
         listener.close()
     assert boxed[0].sandbox == "sandboxed" and "sandboxed" in table(boxed)
     assert _cell(boxed, "test_scaled_dot_product_attention").score == 0  # source/ is not there
-    assert "FileNotFoundError" in _cell(boxed, "test_scaled_dot_product_attention").message or \
-        "NameError" in _cell(boxed, "test_scaled_dot_product_attention").message
+    assert (
+        "FileNotFoundError" in _cell(boxed, "test_scaled_dot_product_attention").message
+        or "NameError" in _cell(boxed, "test_scaled_dot_product_attention").message
+    )
     assert listener.received == []  # the loopback listener heard nothing
-    assert _cell(boxed, "test_causal_mask").score == _cell(boxed, "test_causal_mask").max_score  # honest work still counts
+    assert (
+        _cell(boxed, "test_causal_mask").score == _cell(boxed, "test_causal_mask").max_score
+    )  # honest work still counts
 
 
 @needs_sandbox
@@ -112,11 +123,11 @@ def test_kernel_view_and_limits(tmp_path):
     config = SandboxConfig(bwrap=SANDBOX_WHY, runtime_dir=str(runtime), memory_gib=1)
     code = f"""
 import os, resource
-for p in [{str(REPO / 'source')!r}, {str(REPO / 'autograder')!r}, {str(tmp_path / 'gradebook.db')!r}]:
+for p in [{str(REPO / "source")!r}, {str(REPO / "autograder")!r}, {str(tmp_path / "gradebook.db")!r}]:
     print(p, os.path.exists(p))
 open("answer.txt", "w").write("mine")
 try:
-    open({str(REPO / 'course' / 'x.txt')!r}, "w")
+    open({str(REPO / "course" / "x.txt")!r}, "w")
 except OSError as e:
     print("course read-only:", type(e).__name__)
 print("DATA", resource.getrlimit(resource.RLIMIT_DATA)[0], "NPROC", resource.getrlimit(resource.RLIMIT_NPROC)[0])
@@ -125,8 +136,12 @@ try:
 except MemoryError:
     print("2 GiB refused")
 """
-    out = subprocess.run(bwrap_command(config, str(nb_dir), [sys.executable, "-c", code]),
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        bwrap_command(config, str(nb_dir), [sys.executable, "-c", code]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     lines = out.stdout.splitlines()
     assert all(line.endswith("False") for line in lines[:3]), lines  # no source/, autograder, gradebook
@@ -147,8 +162,12 @@ def test_an_endless_loop_is_killed_at_the_wall_time_limit_and_the_batch_goes_on(
     for student, replace in (("looper", {"causal_mask_solution": "while True:\n    pass\n"}), ("honest", {})):
         dest = tmp_path / "subs" / student / ASSIGNMENT / NOTEBOOK
         dest.parent.mkdir(parents=True)
-        nbformat.write(build(Example(student, ASSIGNMENT, NOTEBOOK, "", "solution", replace=replace), src, rel), dest)
-    results, _ = grade(REPO, tmp_path / "work", [ASSIGNMENT], tmp_path / "subs", sandbox=SandboxConfig(wall_s=45))  # the honest notebook needs ~5 s
+        nbformat.write(
+            build(Example(student, ASSIGNMENT, NOTEBOOK, "", "solution", replace=replace), src, rel), dest
+        )
+    results, _ = grade(
+        REPO, tmp_path / "work", [ASSIGNMENT], tmp_path / "subs", sandbox=SandboxConfig(wall_s=45)
+    )  # the honest notebook needs ~5 s
     by = {r.student: r for r in results}
     assert by["honest"].score == 14 and by["honest"].events == []
     assert by["looper"].score == 0 and by["looper"].max_score == by["honest"].max_score

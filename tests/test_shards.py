@@ -1,4 +1,5 @@
 """Parallel and sharded grading (autograder/shards.py): the same scores as one serial run."""
+
 import csv
 import subprocess
 import sys
@@ -16,8 +17,11 @@ A = "03_self_attention"
 
 def _grades(work):
     with open(work / "grades.csv", newline="") as f:
-        return sorted((r["assignment"], r["student_id"], float(r["score"]), float(r["max_score"]))
-                      for r in csv.DictReader(f) if r["assignment"] == A)
+        return sorted(
+            (r["assignment"], r["student_id"], float(r["score"]), float(r["max_score"]))
+            for r in csv.DictReader(f)
+            if r["assignment"] == A
+        )
 
 
 def _cells(results):
@@ -36,18 +40,29 @@ def test_jobs_give_the_serial_scores(serial, tmp_path):
     assert main(["grade", "03", "--jobs", "2", "--work", str(tmp_path / "par")]) == 0  # examples as expected
     assert _grades(tmp_path / "par") == _grades(work)
     import json
+
     merged = json.loads((tmp_path / "par" / "results.json").read_text())
-    assert sorted((r["student"], c["grade_id"], c["score"]) for r in merged for c in r["cells"]) == _cells(results)
+    assert sorted((r["student"], c["grade_id"], c["score"]) for r in merged for c in r["cells"]) == _cells(
+        results
+    )
 
 
 def test_shards_as_separate_processes_then_merge(serial, tmp_path):
     work, _ = serial
     shards = [tmp_path / f"shard{i}" for i in range(3)]
-    procs = [subprocess.Popen([sys.executable, "-m", "autograder", "grade", "03", "--shard", f"{i}/3", "--work", str(d)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for i, d in enumerate(shards)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "autograder", "grade", "03", "--shard", f"{i}/3", "--work", str(d)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for i, d in enumerate(shards)
+    ]
     assert [p.wait() for p in procs] == [0, 0, 0]
     graded = [sorted(p.name for p in (d / "autograded").iterdir()) for d in shards]
-    assert sorted(sum(graded, [])) == sorted(p.name for p in (work / "autograded").iterdir())  # each student once
+    assert sorted(sum(graded, [])) == sorted(
+        p.name for p in (work / "autograded").iterdir()
+    )  # each student once
     assert all(graded)
     assert main(["merge", *map(str, shards), "--work", str(tmp_path / "merged")]) == 0
     assert _grades(tmp_path / "merged") == _grades(work)

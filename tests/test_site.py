@@ -1,4 +1,5 @@
 """The course site (autograder/site.py): Jupyter Book pages of the student notebooks, and nothing more."""
+
 import shutil
 
 import nbformat
@@ -16,10 +17,14 @@ def test_the_site_shows_every_release_notebook_and_no_solution(tmp_path):
     index = build(REPO, tmp_path / "site")
     html = index.parent
     assert index.exists()  # index.html sends the browser to the landing page, intro.html
-    assert "03 · Scaled dot-product self-attention" in html_text(html / "intro.html")  # which lists the notebooks
+    assert "03 · Scaled dot-product self-attention" in html_text(
+        html / "intro.html"
+    )  # which lists the notebooks
     for name in assignments(REPO):
         page = html / f"{name}.html"
-        title = nbformat.read(REPO / "release" / name / f"{name}.ipynb", 4).cells[0].source.splitlines()[0][2:]
+        title = (
+            nbformat.read(REPO / "release" / name / f"{name}.ipynb", 4).cells[0].source.splitlines()[0][2:]
+        )
         assert page.exists() and title in html_text(page), name
     text = html_text(html / f"{A}.html")
     assert "raise NotImplementedError()" in text and "YOUR ANSWER HERE" in text  # the stubs students fill in
@@ -33,7 +38,9 @@ def test_a_release_that_leaks_is_refused(tmp_path):
     shutil.copytree(REPO / "release" / A, doctored / A)
     path = doctored / A / f"{A}.ipynb"
     nb = nbformat.read(path, 4)
-    cell = next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "self_attention_solution")
+    cell = next(
+        c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "self_attention_solution"
+    )
     cell.source = cell.source.replace("raise NotImplementedError()", SOLUTION_LINE)
     nbformat.write(nb, path)
     with pytest.raises(AutograderError, match="reveals"):

@@ -1,4 +1,5 @@
 """course.text: the offline corpus for notebook 01."""
+
 import pytest
 
 from course.text import corpus_path, load_corpus

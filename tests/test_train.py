@@ -1,4 +1,5 @@
 """course.train: early stopping, best weights, checkpoints and resume, bad input."""
+
 import matplotlib
 import pytest
 import torch
@@ -38,7 +39,9 @@ def test_learns_real_mnist_sample():
     assert len(h.epochs) == 5 and h["train_loss"][-1] < h["train_loss"][0]
     x_train, _, x_val, _ = split_train_val(train.images, train.labels, cfg.val_fraction, cfg.seed)
     assert len(x_train) + len(x_val) == len(train) and len(x_val) > 0
-    assert all(e["images"] == len(x_train) for e in h.epochs)  # each training image once per epoch, no validation image
+    assert all(
+        e["images"] == len(x_train) for e in h.epochs
+    )  # each training image once per epoch, no validation image
     # the rate counts the training pass only: the epoch's time also holds the validation pass
     assert all(e["images_per_s"] >= e["images"] / e["time_s"] for e in h.epochs)
 
@@ -54,7 +57,9 @@ def test_early_stopping_restores_best_weights():
     assert h.best_epoch == min(h.epochs, key=lambda e: e["val_loss"])["epoch"] < h.epochs[-1]["epoch"]
     _, _, x_val, y_val = split_train_val(x, y, cfg.val_fraction, cfg.seed)
     val_loss, _ = evaluate(model, x_val, y_val)
-    assert val_loss == pytest.approx(h.best("val_loss"), rel=1e-5), "the model must hold the best epoch's weights"
+    assert val_loss == pytest.approx(h.best("val_loss"), rel=1e-5), (
+        "the model must hold the best epoch's weights"
+    )
 
 
 def test_early_stopping_unit():
@@ -72,7 +77,9 @@ def test_checkpoint_and_resume(tmp_path, capsys):
     first = fit(_mlp(), x, y, TrainConfig(epochs=2, checkpoint=ckpt), device="cpu", progress=False)
     saved = load_checkpoint(ckpt, _mlp(), torch.optim.AdamW(_mlp().parameters()))
     assert saved["epoch"] == first.best_epoch and saved["history"].epochs == first.epochs[: first.best_epoch]
-    more = fit(_mlp(), x, y, TrainConfig(epochs=4, checkpoint=ckpt, resume=True), device="cpu", progress=False)
+    more = fit(
+        _mlp(), x, y, TrainConfig(epochs=4, checkpoint=ckpt, resume=True), device="cpu", progress=False
+    )
     assert "resumed from" in capsys.readouterr().out
     assert [e["epoch"] for e in more.epochs] == list(range(1, 5))
     assert more.epochs[: first.best_epoch] == first.epochs[: first.best_epoch]
@@ -100,7 +107,9 @@ def test_bad_input():
     with pytest.raises(ValueError, match="strictly between 0 and 1"):
         split_train_val(torch.zeros(10), torch.zeros(10), 0)
     with pytest.raises(ValueError, match="training set is empty"):
-        fit(_mlp(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), TrainConfig(), progress=False)
+        fit(
+            _mlp(), torch.zeros(0, 1, 28, 28), torch.zeros(0, dtype=torch.long), TrainConfig(), progress=False
+        )
     with pytest.raises(ValueError, match="cannot be split"):
         split_train_val(torch.zeros(1), torch.zeros(1), 0.5)
     with pytest.raises(ValueError, match="empty dataset"):
@@ -131,16 +140,31 @@ def test_history_plots_several_runs():
 
 def test_sgd_with_onecycle_matches_torchs_onecycle_lr():
     model = nn.Linear(4, 2)
-    cfg = TrainConfig(epochs=5, batch_size=10, lr=0.4, optimizer="sgd", momentum=0.9, weight_decay=5e-4,
-                      schedule="onecycle", warmup_epochs=1.5)
+    cfg = TrainConfig(
+        epochs=5,
+        batch_size=10,
+        lr=0.4,
+        optimizer="sgd",
+        momentum=0.9,
+        weight_decay=5e-4,
+        schedule="onecycle",
+        warmup_epochs=1.5,
+    )
     opt = make_optimizer(list(model.parameters()), cfg)
-    assert isinstance(opt, torch.optim.SGD) and opt.defaults["momentum"] == 0.9 and opt.defaults["weight_decay"] == 5e-4
+    assert (
+        isinstance(opt, torch.optim.SGD)
+        and opt.defaults["momentum"] == 0.9
+        and opt.defaults["weight_decay"] == 5e-4
+    )
     steps_per_epoch, total = 10, 50
     ref_opt = torch.optim.SGD(nn.Linear(4, 2).parameters(), lr=0.4)
-    ref = torch.optim.lr_scheduler.OneCycleLR(ref_opt, max_lr=0.4, total_steps=total, pct_start=15 / 50,
-                                              cycle_momentum=False)
+    ref = torch.optim.lr_scheduler.OneCycleLR(
+        ref_opt, max_lr=0.4, total_steps=total, pct_start=15 / 50, cycle_momentum=False
+    )
     for step in range(total):
-        assert 0.4 * lr_factor(cfg, step, total, steps_per_epoch) == pytest.approx(ref_opt.param_groups[0]["lr"], rel=1e-6), step
+        assert 0.4 * lr_factor(cfg, step, total, steps_per_epoch) == pytest.approx(
+            ref_opt.param_groups[0]["lr"], rel=1e-6
+        ), step
         ref_opt.step()
         ref.step()
 
@@ -150,9 +174,20 @@ def test_step_and_constant_schedules_and_factories():
     assert [lr_factor(cfg, s, 100, 10) for s in (0, 19, 20, 40)] == [1.0, 1.0, 0.5, 0.25]
     assert lr_factor(TrainConfig(schedule="constant"), 7, 10, 1) == 1.0
     made = []
-    cfg = TrainConfig(epochs=2, batch_size=50, optimizer=lambda params, c: made.append(1) or torch.optim.RMSprop(params, lr=c.lr),
-                      schedule=lambda step, total: 1 - step / total)
-    h = fit(_mlp(16, 8), torch.randn(100, 1, 2, 4), torch.randint(0, 10, (100,)), cfg, device="cpu", progress=False)
+    cfg = TrainConfig(
+        epochs=2,
+        batch_size=50,
+        optimizer=lambda params, c: made.append(1) or torch.optim.RMSprop(params, lr=c.lr),
+        schedule=lambda step, total: 1 - step / total,
+    )
+    h = fit(
+        _mlp(16, 8),
+        torch.randn(100, 1, 2, 4),
+        torch.randint(0, 10, (100,)),
+        cfg,
+        device="cpu",
+        progress=False,
+    )
     # 90 training images in batches of 50: 2 steps per epoch, 4 in all; lr = 1e-3 * (1 - steps taken / 4)
     assert made == [1] and h["lr"] == [pytest.approx(0.5e-3), pytest.approx(0.0)]
     with pytest.raises(ValueError, match="optimizer='lion'"):
@@ -169,8 +204,15 @@ def test_callbacks_see_every_epoch_and_can_stop(tmp_path):
         return epoch == 3
 
     x, y = torch.randn(200, 1, 2, 4), torch.randint(0, 10, (200,))
-    h = fit(_mlp(16, 8), x, y, TrainConfig(epochs=10, batch_size=50), device="cpu", progress=False,
-            callbacks=[stop_at_three, lambda e, f, m: False])
+    h = fit(
+        _mlp(16, 8),
+        x,
+        y,
+        TrainConfig(epochs=10, batch_size=50),
+        device="cpu",
+        progress=False,
+        callbacks=[stop_at_three, lambda e, f, m: False],
+    )
     assert [e for e, _ in seen] == [1, 2, 3] and h.stopped_early and len(h.epochs) == 3
     assert {"val_loss", "val_acc", "train_loss", "train_acc"} <= set(seen[0][1])
 
@@ -188,9 +230,17 @@ def test_restore_best_false_keeps_the_last_weights():
 
 def test_channels_last_trains_a_conv_net():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
-    h = fit(model, torch.rand(64, 3, 8, 8), torch.randint(0, 10, (64,)), TrainConfig(epochs=1, batch_size=16, channels_last=True),
-            device="cpu", progress=False)
+    model = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+    )
+    h = fit(
+        model,
+        torch.rand(64, 3, 8, 8),
+        torch.randint(0, 10, (64,)),
+        TrainConfig(epochs=1, batch_size=16, channels_last=True),
+        device="cpu",
+        progress=False,
+    )
     assert model[0].weight.is_contiguous(memory_format=torch.channels_last) and len(h.epochs) == 1
 
 
@@ -219,7 +269,9 @@ def test_time_budget_drives_the_schedule_and_ends_on_time(monkeypatch):
     import course.train
 
     clock = _Clock()
-    monkeypatch.setattr(course.train, "time", types.SimpleNamespace(perf_counter=clock.perf_counter, sleep=real_time.sleep))
+    monkeypatch.setattr(
+        course.train, "time", types.SimpleNamespace(perf_counter=clock.perf_counter, sleep=real_time.sleep)
+    )
 
     class Costly(nn.Module):  # 0.1 s per batch, training or validation
         def __init__(self):
@@ -231,9 +283,20 @@ def test_time_budget_drives_the_schedule_and_ends_on_time(monkeypatch):
             return self.net(x)
 
     lrs = []
-    cfg = TrainConfig(epochs=1000, batch_size=10, lr=1.0, warmup_epochs=0.01, val_fraction=0.1, time_budget_s=5.0,
-                      schedule=lambda step, total: lrs.append((step, total, clock.now)) or 0.5 * (1 + math.cos(math.pi * min(1.0, step / total))))
-    h = fit(Costly(), torch.randn(200, 1, 2, 4), torch.randint(0, 10, (200,)), cfg, device="cpu", progress=False)
+    cfg = TrainConfig(
+        epochs=1000,
+        batch_size=10,
+        lr=1.0,
+        warmup_epochs=0.01,
+        val_fraction=0.1,
+        time_budget_s=5.0,
+        schedule=lambda step, total: (
+            lrs.append((step, total, clock.now)) or 0.5 * (1 + math.cos(math.pi * min(1.0, step / total)))
+        ),
+    )
+    h = fit(
+        Costly(), torch.randn(200, 1, 2, 4), torch.randint(0, 10, (200,)), cfg, device="cpu", progress=False
+    )
     # 180 training images = 18 steps an epoch, 0.1 s each; 20 validation images = 1 batch (0.1 s) per epoch
     assert clock.now <= 5.0 + 0.1 + 1e-9  # the budget holds (one validation batch may finish past it)
     steps = sum(e["images"] for e in h.epochs) // 10

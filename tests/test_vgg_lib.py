@@ -1,4 +1,5 @@
 """lib.vgg against torchvision: layer layout, parameter counts, activations with copied weights."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -51,7 +52,10 @@ def test_vgg16_for_cifar():
     ref = tv.make_layers(tv.cfgs["D"], batch_norm=True).eval()
     ref.load_state_dict(model.features.state_dict())
     fc1, fc2 = model.classifier[1], model.classifier[4]
-    for fc in (fc1, fc2):  # weights large enough that a missing ReLU or a swapped layer shows at float precision
+    for fc in (
+        fc1,
+        fc2,
+    ):  # weights large enough that a missing ReLU or a swapped layer shows at float precision
         nn.init.normal_(fc.weight, 0, 0.1)
         nn.init.normal_(fc.bias, 0, 0.1)
     with torch.no_grad():  # torchvision's features, then the CIFAR head written out: 512 -> 512 -> 10

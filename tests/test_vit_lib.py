@@ -1,4 +1,5 @@
 """lib.vit: patch order, the linear projection as a convolution, shapes, parameter counts."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -35,11 +36,16 @@ def test_block_equals_torchs_pre_norm_transformer_encoder_layer():
     torch.manual_seed(1)
     D, h = 16, 4
     block = EncoderBlock(D, h).eval()
-    ref = nn.TransformerEncoderLayer(D, h, dim_feedforward=2 * D, dropout=0.0, activation="gelu",
-                                     batch_first=True, norm_first=True).eval()
+    ref = nn.TransformerEncoderLayer(
+        D, h, dim_feedforward=2 * D, dropout=0.0, activation="gelu", batch_first=True, norm_first=True
+    ).eval()
     with torch.no_grad():
-        ref.self_attn.in_proj_weight.copy_(torch.cat([block.attn.W_q.weight, block.attn.W_k.weight, block.attn.W_v.weight]))
-        ref.self_attn.in_proj_bias.copy_(torch.cat([block.attn.W_q.bias, block.attn.W_k.bias, block.attn.W_v.bias]))
+        ref.self_attn.in_proj_weight.copy_(
+            torch.cat([block.attn.W_q.weight, block.attn.W_k.weight, block.attn.W_v.weight])
+        )
+        ref.self_attn.in_proj_bias.copy_(
+            torch.cat([block.attn.W_q.bias, block.attn.W_k.bias, block.attn.W_v.bias])
+        )
         ref.self_attn.out_proj.load_state_dict(block.attn.W_o.state_dict())
         ref.norm1.load_state_dict(block.ln1.state_dict())
         ref.norm2.load_state_dict(block.ln2.state_dict())
@@ -62,13 +68,24 @@ def test_block_equals_torchs_pre_norm_transformer_encoder_layer():
 
 @pytest.mark.parametrize("positional", ["sinusoidal", "learned"])
 def test_vit_shapes_and_parameter_count(positional):
-    cfg = ViTConfig(image_size=32, patch_size=8, in_channels=3, n_classes=10, d_model=48, depth=2, h=3,
-                    mlp_ratio=2, positional=positional)
+    cfg = ViTConfig(
+        image_size=32,
+        patch_size=8,
+        in_channels=3,
+        n_classes=10,
+        d_model=48,
+        depth=2,
+        h=3,
+        mlp_ratio=2,
+        positional=positional,
+    )
     model = ViT(cfg)
     x = torch.randn(5, 3, 32, 32)
     logits, maps = model(x, return_attention=True)
     assert logits.shape == (5, 10) and len(maps) == 2 and maps[0].shape == (5, 3, 17, 17)
-    torch.testing.assert_close(maps[1].sum(-1), torch.ones(5, 3, 17))  # every query's weights are a distribution
+    torch.testing.assert_close(
+        maps[1].sum(-1), torch.ones(5, 3, 17)
+    )  # every query's weights are a distribution
     D, N = 48, 16
     per_block = 2 * 2 * D + (D * 3 * D + 3 * D) + (D * D + D) + (D * 2 * D + 2 * D) + (2 * D * D + D)
     expected = (3 * 64 * D + D) + D + 2 * per_block + 2 * D + (D * 10 + 10)  # embed, cls, blocks, ln, head

@@ -10,6 +10,7 @@ So the kernel that runs a submission never holds ``lib``: only the outputs on th
 read from a read-only file. Checks stay as strong as before (float64, non-square, masks), and a
 fixture can also return what a typical mistake gives, for the failure message.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -41,8 +42,11 @@ def fixtures(assignment: str) -> dict[str, callable]:
     mod = module_for(assignment)
     if mod is None:
         return {}
-    return {name: fn for name, fn in inspect.getmembers(mod, inspect.isfunction)
-            if name.startswith(FIXTURE_PREFIX) and fn.__module__ == mod.__name__}
+    return {
+        name: fn
+        for name, fn in inspect.getmembers(mod, inspect.isfunction)
+        if name.startswith(FIXTURE_PREFIX) and fn.__module__ == mod.__name__
+    }
 
 
 def compute(assignment: str) -> dict:
@@ -52,7 +56,9 @@ def compute(assignment: str) -> dict:
         try:
             table[grade_id] = fn()
         except Exception as e:
-            raise AutograderError(f"the reference fixture {assignment}/{grade_id} failed: {type(e).__name__}: {e}") from e
+            raise AutograderError(
+                f"the reference fixture {assignment}/{grade_id} failed: {type(e).__name__}: {e}"
+            ) from e
     return table
 
 

@@ -1,12 +1,19 @@
 """Reference values for notebook 01's hidden tests (lib.embeddings)."""
+
 import torch
 
 import lib.embeddings as ref
 
 
 def test_tokenize():
-    texts = ["Hello, World!", "It's 3 o'clock -- isn't it?", "UPPER lower MiXeD", "  spaced   out\n\tlines ", "...",
-             "rock'n'roll"]
+    texts = [
+        "Hello, World!",
+        "It's 3 o'clock -- isn't it?",
+        "UPPER lower MiXeD",
+        "  spaced   out\n\tlines ",
+        "...",
+        "rock'n'roll",
+    ]
     return [(t, ref.tokenize(t)) for t in texts]
 
 
@@ -48,6 +55,10 @@ def test_sgns_loss():
     g = torch.Generator().manual_seed(3)
     out = []
     for B, K, d in [(4, 5, 8), (1, 1, 3), (16, 10, 32)]:
-        v_c, u_o, u_neg = torch.randn(B, d, generator=g), torch.randn(B, d, generator=g), torch.randn(B, K, d, generator=g)
+        v_c, u_o, u_neg = (
+            torch.randn(B, d, generator=g),
+            torch.randn(B, d, generator=g),
+            torch.randn(B, K, d, generator=g),
+        )
         out.append((v_c, u_o, u_neg, ref.sgns_loss(v_c, u_o, u_neg)))
     return out

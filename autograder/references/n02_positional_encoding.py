@@ -1,4 +1,5 @@
 """Reference values for notebook 02's hidden tests (lib.positional)."""
+
 import lib.positional as ref
 
 
@@ -16,4 +17,7 @@ def test_split_encoding():
 
 def test_shift_matrix():
     # M_k, and the table it must shift: P[:40] @ M_k == P[k:]
-    return [(k, d, ref.shift_matrix(k, d), ref.sinusoidal_encoding(40 + k, d)) for k, d in [(1, 4), (5, 32), (17, 10), (0, 6)]]
+    return [
+        (k, d, ref.shift_matrix(k, d), ref.sinusoidal_encoding(40 + k, d))
+        for k, d in [(1, 4), (5, 32), (17, 10), (0, 6)]
+    ]

@@ -1,4 +1,5 @@
 """Reference values for notebook 03's hidden tests (lib.attention)."""
+
 import torch
 
 import lib.attention as ref
@@ -7,16 +8,31 @@ import lib.attention as ref
 def test_scaled_dot_product_attention():
     g = torch.Generator().manual_seed(328)
     cases = []
-    for lead, N, M, d_k, d_v in [((), 5, 7, 3, 2), ((2,), 4, 9, 8, 5), ((2, 3), 6, 4, 16, 7), ((1, 2, 2), 3, 3, 5, 1)]:
+    for lead, N, M, d_k, d_v in [
+        ((), 5, 7, 3, 2),
+        ((2,), 4, 9, 8, 5),
+        ((2, 3), 6, 4, 16, 7),
+        ((1, 2, 2), 3, 3, 5, 1),
+    ]:
         q = torch.randn(*lead, N, d_k, generator=g, dtype=torch.float64)
         k = torch.randn(*lead, M, d_k, generator=g, dtype=torch.float64)
         v = torch.randn(*lead, M, d_v, generator=g, dtype=torch.float64)
         mask = torch.rand(*lead, N, M, generator=g) < 0.6
         mask[..., 0] = True  # every query keeps at least one key
         mask_2d = mask[(0,) * len(lead)]  # (N, M), to broadcast over the leading dimensions
-        cases.append(dict(lead=lead, q=q, k=k, v=v, expected=ref.scaled_dot_product_attention(q, k, v),
-                          mask=mask, masked=ref.scaled_dot_product_attention(q, k, v, mask),
-                          mask_2d=mask_2d, broadcast=ref.scaled_dot_product_attention(q, k, v, mask_2d)[0]))
+        cases.append(
+            dict(
+                lead=lead,
+                q=q,
+                k=k,
+                v=v,
+                expected=ref.scaled_dot_product_attention(q, k, v),
+                mask=mask,
+                masked=ref.scaled_dot_product_attention(q, k, v, mask),
+                mask_2d=mask_2d,
+                broadcast=ref.scaled_dot_product_attention(q, k, v, mask_2d)[0],
+            )
+        )
     x = torch.randn(2, 4, 6, 8, generator=g, dtype=torch.float64)
     return dict(cases=cases, x=x, causal=ref.causal_mask(6))
 
@@ -48,5 +64,10 @@ def test_self_attention():
 def test_shape_answers():
     x, W = torch.zeros(6, 768), torch.zeros(768, 768)
     out, w = ref.self_attention(x, W, W, W)
-    return {"Q_shape": (6, 768), "K_shape": (6, 768), "V_shape": (6, 768), "QKt_shape": tuple(w.shape),
-            "output_shape": tuple(out.shape)}
+    return {
+        "Q_shape": (6, 768),
+        "K_shape": (6, 768),
+        "V_shape": (6, 768),
+        "QKt_shape": tuple(w.shape),
+        "output_shape": tuple(out.shape),
+    }

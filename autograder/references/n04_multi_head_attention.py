@@ -1,4 +1,5 @@
 """Reference values for notebook 04's hidden tests (lib.mha)."""
+
 import torch
 
 import lib.mha as ref
@@ -27,5 +28,9 @@ def test_shape_answers():
     mha = ref.MultiHeadAttention(768, 12)
     with torch.no_grad():
         out, w = mha(torch.zeros(1, 5, 768))
-    return dict(per_head_qkv_shape=(1, 5, 12, 64), attention_matrix_shape=tuple(w.shape),
-                per_head_output_shape=(1, 5, 12, 64), merged_output_shape=tuple(out.shape))
+    return dict(
+        per_head_qkv_shape=(1, 5, 12, 64),
+        attention_matrix_shape=tuple(w.shape),
+        per_head_output_shape=(1, 5, 12, 64),
+        merged_output_shape=tuple(out.shape),
+    )

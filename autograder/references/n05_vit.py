@@ -3,6 +3,7 @@
 Modules cross the sandbox as their state_dict and the outputs they give on fixed inputs; the hidden
 tests rebuild them from torch's own layers (nn.LayerNorm, nn.MultiheadAttention, nn.Linear).
 """
+
 import torch
 
 import lib.positional as ref_pos
@@ -44,12 +45,21 @@ def test_encoder_and_classifier():
         post_norm = blk.ln2(mid + blk.mlp(mid))
     block = dict(state=blk.state_dict(), x=x, expected=expected, weights=weights, post_norm=post_norm)
     models = []
-    for kw in [dict(image_size=28, patch_size=7, in_channels=1, d_model=32, depth=2, h=4),
-               dict(image_size=32, patch_size=4, in_channels=3, d_model=24, depth=3, h=3)]:
+    for kw in [
+        dict(image_size=28, patch_size=7, in_channels=1, d_model=32, depth=2, h=4),
+        dict(image_size=32, patch_size=4, in_channels=3, d_model=24, depth=3, h=3),
+    ]:
         torch.manual_seed(11)
         model = ref.ViT(ref.ViTConfig(**kw, mlp_ratio=2)).eval()
         images = torch.randn(4, kw["in_channels"], kw["image_size"], kw["image_size"])
         with torch.no_grad():
-            models.append(dict(kw=kw, state=model.state_dict(), n_parameters=ref.n_parameters(model),
-                               images=images, logits=model(images)))
+            models.append(
+                dict(
+                    kw=kw,
+                    state=model.state_dict(),
+                    n_parameters=ref.n_parameters(model),
+                    images=images,
+                    logits=model(images),
+                )
+            )
     return dict(block=block, models=models)

@@ -2,6 +2,7 @@
 
 The other tests of notebook 06 compare with torch and torchvision inside the kernel and need no file.
 """
+
 import torch
 
 import lib.batchnorm as ref_bn
@@ -11,14 +12,27 @@ import lib.early_stopping as ref_es
 
 def test_conv2d():
     out = []
-    for shape, k, stride, padding in [((1, 1, 5, 5), (3, 3), 1, 0), ((2, 3, 9, 6), (3, 2), 1, 1),
-                                      ((3, 2, 8, 11), (5, 5), 3, 2), ((1, 4, 6, 6), (1, 1), 2, 0)]:
+    for shape, k, stride, padding in [
+        ((1, 1, 5, 5), (3, 3), 1, 0),
+        ((2, 3, 9, 6), (3, 2), 1, 1),
+        ((3, 2, 8, 11), (5, 5), 3, 2),
+        ((1, 4, 6, 6), (1, 1), 2, 0),
+    ]:
         g = torch.Generator().manual_seed(sum(shape))
         x = torch.randn(*shape, generator=g, dtype=torch.float64)
         w = torch.randn(3, shape[1], *k, generator=g, dtype=torch.float64)
         b = torch.randn(3, generator=g, dtype=torch.float64)
-        out.append(dict(x=x, w=w, b=b, stride=stride, padding=padding, expected=ref_cnn.conv2d(x, w, b, stride, padding),
-                        flipped=ref_cnn.conv2d(x, w.flip(-1, -2), b, stride, padding)))  # what a true convolution gives
+        out.append(
+            dict(
+                x=x,
+                w=w,
+                b=b,
+                stride=stride,
+                padding=padding,
+                expected=ref_cnn.conv2d(x, w, b, stride, padding),
+                flipped=ref_cnn.conv2d(x, w.flip(-1, -2), b, stride, padding),
+            )
+        )  # what a true convolution gives
     return out
 
 
@@ -33,8 +47,16 @@ def test_batch_norm_backward():
     return out
 
 
-IMPROVED_CASES = [(0.6, 0.6, 0.0, "min"), (0.6, 0.6, 0.0, "max"), (0.55, 0.6, 0.1, "min"), (0.45, 0.6, 0.1, "min"),
-                  (0.65, 0.6, 0.1, "max"), (0.75, 0.6, 0.1, "max"), (-1.0, 0.0, 0.0, "min"), (0.61, 0.6, 0.0, "max")]
+IMPROVED_CASES = [
+    (0.6, 0.6, 0.0, "min"),
+    (0.6, 0.6, 0.0, "max"),
+    (0.55, 0.6, 0.1, "min"),
+    (0.45, 0.6, 0.1, "min"),
+    (0.65, 0.6, 0.1, "max"),
+    (0.75, 0.6, 0.1, "max"),
+    (-1.0, 0.0, 0.0, "min"),
+    (0.61, 0.6, 0.0, "max"),
+]
 
 
 def test_improved():

@@ -6,6 +6,7 @@ run as a hub service from the course directory. One exchange directory, shared t
 filesystem. On a cluster, Zero to JupyterHub takes the same settings in its config.yaml (hub.services,
 hub.loadRoles, singleuser.image: an image built with student/install.sh).
 """
+
 c = get_config()  # noqa: F821
 
 COURSE_ID = "dl-course"  # as in nbgrader_config.py
@@ -18,17 +19,23 @@ c.JupyterHub.load_groups = {
     f"formgrade-{COURSE_ID}": {"users": ["instructor1", "instructor2", GRADER]},
     f"nbgrader-{COURSE_ID}": {"users": ["student1", "student2"]},
 }
-c.JupyterHub.services = [{
-    "name": COURSE_ID,
-    "url": "http://127.0.0.1:9999",
-    "command": ["jupyterhub-singleuser", f"--group=formgrade-{COURSE_ID}", "--debug"],
-    "user": GRADER,
-    "cwd": f"/home/{GRADER}/{COURSE_ID}",  # a clone of this repository, with `pip install -e .`
-    "api_token": "replace-with-a-secret-token",
-}]
+c.JupyterHub.services = [
+    {
+        "name": COURSE_ID,
+        "url": "http://127.0.0.1:9999",
+        "command": ["jupyterhub-singleuser", f"--group=formgrade-{COURSE_ID}", "--debug"],
+        "user": GRADER,
+        "cwd": f"/home/{GRADER}/{COURSE_ID}",  # a clone of this repository, with `pip install -e .`
+        "api_token": "replace-with-a-secret-token",
+    }
+]
 c.JupyterHub.load_roles = [
-    {"name": f"formgrade-{COURSE_ID}", "groups": [f"formgrade-{COURSE_ID}"],
-     "services": [COURSE_ID], "scopes": [f"access:services!service={COURSE_ID}"]},
+    {
+        "name": f"formgrade-{COURSE_ID}",
+        "groups": [f"formgrade-{COURSE_ID}"],
+        "services": [COURSE_ID],
+        "scopes": [f"access:services!service={COURSE_ID}"],
+    },
     {"name": "server", "scopes": ["inherit"]},  # nbgrader's course list asks the hub for the user's groups
 ]
 c.Spawner.default_url = "/lab"
