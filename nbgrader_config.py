@@ -7,6 +7,8 @@ working state (gradebook, submitted/, autograded/) at a build folder on the comm
 import os
 import sys
 
+from course.settings import CELL_TIMEOUT_S, KERNEL_STARTUP_TIMEOUT_S
+
 c = get_config()  # noqa: F821 (provided by traitlets when nbgrader loads this file)
 
 # nbgrader runs the `alembic` command to make or upgrade a gradebook, looked up on PATH: without an
@@ -29,8 +31,30 @@ c.CourseDirectory.ignore = [
 
 # PyTorch notebooks import slowly and train for a while even in the smoke profile: nbgrader's
 # default of 30 s per cell is far too short. This is per cell; `autograder` also bounds a run.
-c.Execute.timeout = 600
-c.Execute.startup_timeout = 120
+c.Execute.timeout = CELL_TIMEOUT_S
+c.Execute.startup_timeout = KERNEL_STARTUP_TIMEOUT_S
+
+# nbgrader's autograde steps, stock ones included (setting a list replaces it), with the course's two
+# (autograder/steps.py): the student's own outputs of given cells are kept before ClearOutput and put
+# back, labelled, above the grader's re-run, for whoever marks the written answers.
+c.Autograde.sanitize_preprocessors = [
+    "autograder.steps.StashSubmittedOutputs",
+    "nbgrader.preprocessors.ClearOutput",
+    "nbgrader.preprocessors.DeduplicateIds",
+    "nbgrader.preprocessors.OverwriteKernelspec",
+    "nbgrader.preprocessors.OverwriteCells",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
+c.Autograde.autograde_preprocessors = [
+    "nbgrader.preprocessors.Execute",
+    "nbgrader.preprocessors.IgnorePattern",
+    "nbconvert.preprocessors.ClearMetadataPreprocessor",
+    "nbgrader.preprocessors.LimitOutput",
+    "autograder.steps.RestoreSubmittedOutputs",
+    "nbgrader.preprocessors.SaveAutoGrades",
+    "nbgrader.preprocessors.AssignLatePenalties",
+    "nbgrader.preprocessors.CheckCellMetadata",
+]
 
 # nbgrader scores a test cell 0 if it writes anything to stderr. Warnings and progress bars are
 # not failures: drop stderr outputs that are only Python warnings or tqdm bars before scoring.

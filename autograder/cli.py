@@ -8,7 +8,9 @@ import sys
 import time
 from pathlib import Path
 
-from .nbg import ENV_DATA_DIR, AutograderError, course_root
+from course.settings import ENV_DATA_DIR, WORK_DIR
+
+from .nbg import AutograderError, course_root
 
 
 def _cmd_release(args) -> int:
@@ -24,29 +26,20 @@ def _cmd_release(args) -> int:
     return 0
 
 
-def _grade_argv(args) -> list[str]:
-    """The options of this `autograder grade` call, for the shards `--jobs` starts."""
-    argv = [
-        *args.assignments,
-        "--memory-gib",
-        str(args.memory_gib),
-        "--wall-s",
-        str(args.wall_s),
-        "--max-processes",
-        str(args.max_processes),
-    ]
-    for flag, value in (
-        ("--submissions", args.submissions),
-        ("--examples", args.examples),
-        ("--cell-timeout", args.cell_timeout),
-    ):
-        if value:
-            argv += [flag, str(value)]
-    return argv + ["--no-sandbox"] * bool(args.no_sandbox) + ["--fresh"] * bool(args.fresh)
+def parse_shard(text: str) -> tuple[int, int]:
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise AutograderError(
+            f"--shard {text!r}: write it as i/N, e.g. 0/4 for the first of four shards"
+        ) from None
+    if not (n >= 1 and 0 <= i < n):
+        raise AutograderError(f"--shard {text!r}: i must be 0 to N-1 and N at least 1")
+    return i, n
 
 
-def _report(root, work: Path, results, examples, start: float) -> int:
-    from .grading import compare_expected, exported_table, table
+def _report(work: Path, results, examples, start: float, mode: str | None = None) -> int:
+    from .report import compare_expected, exported_table, table
 
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
@@ -54,6 +47,8 @@ def _report(root, work: Path, results, examples, start: float) -> int:
     print(exported_table(work / "grades.csv", results))
     print(f"\nintegrity report: {work / 'integrity.csv'} ({sum(len(r.flags) for r in results)} rows)")
     print(f"autograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
+    if any(r.sandbox == "unsandboxed" for r in results):
+        print("NOT SANDBOXED: these submissions ran with your rights (see the warning above)")
     if examples:
         problems = compare_expected(results, examples)
         if problems:
@@ -63,67 +58,54 @@ def _report(root, work: Path, results, examples, start: float) -> int:
     return 0
 
 
-def _examples_dir(args):
-    from .examples import EXAMPLES_DIR
+def _submissions(args, root: Path, work: Path):
+    """(the submissions folder, the examples written there): real submissions, or the examples."""
+    from .examples import EXAMPLES_DIR, write_examples
+    from .nbg import assignments
 
-    return EXAMPLES_DIR / args.examples if args.examples else EXAMPLES_DIR
+    if args.submissions:
+        return Path(args.submissions), []
+    folder = EXAMPLES_DIR / args.examples if args.examples else EXAMPLES_DIR
+    examples, out = write_examples(
+        root, assignments(root, args.assignments), folder, Path(f"{work.resolve()}.incoming")
+    )
+    return out, examples
 
 
 def _cmd_grade(args) -> int:
-    from .grading import grade
+    from .intake import students
+    from .pipeline import grade, grade_parallel, in_shard
     from .sandbox import SandboxConfig
-    from .shards import merge, parse_shard, run_jobs
 
-    root = course_root(args.root)
-    work = Path(args.work)
-    start = time.perf_counter()
-    if args.jobs > 1:
-        if args.shard:
-            raise AutograderError("--jobs runs the shards itself: give --jobs or --shard, not both")
-        from .examples import load_examples
-        from .grading import cached_gradebook
-        from .nbg import assignments
-
-        cached_gradebook(
-            root, assignments(root, args.assignments)
-        )  # generated once, before the shards copy it
-        dirs = run_jobs(_grade_argv(args), work, args.jobs, root)
-        results = merge(root, dirs, work)
-        examples = (
-            []
-            if args.submissions
-            else [
-                e for n in assignments(root, args.assignments) for e in load_examples(n, _examples_dir(args))
-            ]
-        )
-        print(f"graded in {args.jobs} parallel shards ({', '.join(map(str, dirs))}), merged into {work}")
-        return _report(root, work, results, examples, start)
-    sandbox = (
-        False
-        if args.no_sandbox
-        else SandboxConfig(memory_gib=args.memory_gib, wall_s=args.wall_s, max_processes=args.max_processes)
-    )
-    results, examples = grade(
-        root,
-        work,
-        args.assignments,
-        Path(args.submissions) if args.submissions else None,
-        sandbox=sandbox,
+    root, work, start = course_root(args.root), Path(args.work), time.perf_counter()
+    if args.jobs > 1 and args.shard:
+        raise AutograderError("--jobs runs the shards itself: give --jobs or --shard, not both")
+    submissions, examples = _submissions(args, root, work)
+    limits = dict(memory_gib=args.memory_gib, wall_s=args.wall_s, max_processes=args.max_processes)
+    options = dict(
+        sandbox=False if args.no_sandbox else SandboxConfig(**limits),
         fresh=args.fresh,
         cell_timeout=args.cell_timeout,
-        examples_dir=_examples_dir(args),
-        shard=parse_shard(args.shard) if args.shard else None,
     )
-    return _report(root, work, results, examples, start)
+    if args.jobs > 1:
+        results = grade_parallel(root, work, args.assignments, submissions, args.jobs, **options)
+        print(f"graded in {args.jobs} parallel shards, merged into {work}")
+    else:
+        chosen = None
+        if args.shard:
+            chosen = in_shard([p.name for p in students(submissions)], parse_shard(args.shard))
+            examples = [e for e in examples if e.student in chosen]
+        results = grade(root, work, args.assignments, submissions, chosen=chosen, **options)
+    return _report(work, results, examples, start)
 
 
 def _cmd_merge(args) -> int:
-    from .shards import merge
+    from .pipeline import merge
 
     root = course_root(args.root)
     start = time.perf_counter()
     results = merge(root, [Path(s) for s in args.shards], Path(args.work))
-    return _report(root, Path(args.work), results, [], start)
+    return _report(Path(args.work), results, [], start)
 
 
 def _cmd_run(args) -> int:
@@ -250,18 +232,7 @@ def _sandbox_options(p) -> None:
     )
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
-    p.add_argument("--root", help="course directory (default: this repository)")
-    sub = p.add_subparsers(dest="command", required=True)
-
-    r = sub.add_parser("release", help="build release/ from source/ with nbgrader generate_assignment")
-    r.add_argument("assignments", nargs="*", help="names or number prefixes, e.g. 03 (default: all)")
-    r.add_argument(
-        "--check", action="store_true", help="only check that release/ is up to date and leaks nothing"
-    )
-    r.set_defaults(func=_cmd_release)
-
+def _grading_commands(sub) -> None:
     g = sub.add_parser(
         "grade", help="autograde submissions (default: the example submissions) and print scores"
     )
@@ -269,7 +240,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument(
         "--submissions", help="folder of <student>/<assignment>/<notebook>.ipynb (default: examples)"
     )
-    g.add_argument("--work", default="build/grading", help="folder for nbgrader's gradebook and outputs")
+    g.add_argument("--work", default=str(WORK_DIR), help="folder for nbgrader's gradebook and outputs")
     g.add_argument(
         "--jobs", type=int, default=1, help="grade in N parallel shards on this machine, then merge them"
     )
@@ -284,12 +255,43 @@ def main(argv: list[str] | None = None) -> int:
     _sandbox_options(g)
     g.set_defaults(func=_cmd_grade)
 
+    m = sub.add_parser(
+        "merge", help="fold shard work folders (autograder grade --shard i/N) into one gradebook"
+    )
+    m.add_argument("shards", nargs="+", help="the shards' --work folders")
+    m.add_argument("--work", default=str(WORK_DIR), help="the merged folder (made anew)")
+    m.set_defaults(func=_cmd_merge)
+
     fb = sub.add_parser(
         "feedback", help="nbgrader generate_feedback for a graded batch, without the hidden tests"
     )
     fb.add_argument("assignments", nargs="*")
-    fb.add_argument("--work", default="build/grading", help="the folder `autograder grade` graded into")
+    fb.add_argument("--work", default=str(WORK_DIR), help="the folder `autograder grade` graded into")
     fb.set_defaults(func=_cmd_feedback)
+
+    a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
+    a.add_argument("assignments", nargs="*")
+    a.add_argument("--work", default=str(WORK_DIR))
+    _sandbox_options(a)
+    a.set_defaults(func=_cmd_all, submissions=None, examples=None, jobs=1, shard=None)
+
+    f = sub.add_parser(
+        "references", help="compute the hidden tests' reference values with lib (the grader does this itself)"
+    )
+    f.add_argument("assignments", nargs="*")
+    f.add_argument(
+        "--out", help="folder for <assignment>.pt (default: build/references in the course directory)"
+    )
+    f.set_defaults(func=_cmd_references)
+
+
+def _course_commands(sub) -> None:
+    r = sub.add_parser("release", help="build release/ from source/ with nbgrader generate_assignment")
+    r.add_argument("assignments", nargs="*", help="names or number prefixes, e.g. 03 (default: all)")
+    r.add_argument(
+        "--check", action="store_true", help="only check that release/ is up to date and leaks nothing"
+    )
+    r.set_defaults(func=_cmd_release)
 
     st = sub.add_parser(
         "site", help="build the course site (Jupyter Book) from release/: student versions only"
@@ -303,28 +305,6 @@ def main(argv: list[str] | None = None) -> int:
     )
     sw.add_argument("--out", default="build/student")
     sw.set_defaults(func=_cmd_student_wheel)
-
-    f = sub.add_parser(
-        "references", help="compute the hidden tests' reference values with lib (the grader does this itself)"
-    )
-    f.add_argument("assignments", nargs="*")
-    f.add_argument(
-        "--out", help="folder for <assignment>.pt (default: build/references in the course directory)"
-    )
-    f.set_defaults(func=_cmd_references)
-
-    m = sub.add_parser(
-        "merge", help="fold shard work folders (autograder grade --shard i/N) into one gradebook"
-    )
-    m.add_argument("shards", nargs="+", help="the shards' --work folders")
-    m.add_argument("--work", default="build/grading", help="the merged folder (made anew)")
-    m.set_defaults(func=_cmd_merge)
-
-    a = sub.add_parser("all", help="release, then autograde the example submissions and check their scores")
-    a.add_argument("assignments", nargs="*")
-    a.add_argument("--work", default="build/grading")
-    _sandbox_options(a)
-    a.set_defaults(func=_cmd_all, submissions=None, examples=None, jobs=1, shard=None)
 
     n = sub.add_parser("run", help="execute source notebooks with papermill; keep outputs and metrics")
     n.add_argument("assignments", nargs="*")
@@ -341,6 +321,13 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("mirror", help="a folder laid out like ../shared/data")
     s.set_defaults(func=_cmd_samples)
 
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="autograder", description=__doc__)
+    p.add_argument("--root", help="course directory (default: this repository)")
+    sub = p.add_subparsers(dest="command", required=True)
+    _course_commands(sub)
+    _grading_commands(sub)
     args = p.parse_args(argv)
     if os.environ.get(
         ENV_DATA_DIR

@@ -135,7 +135,8 @@ def build(
     for gid, text in example.edit.items():
         if gid not in cells:
             raise AutograderError(
-                f"example {example.student!r} of {example.assignment} edits {gid!r}, which {example.notebook} lacks"
+                f"example {example.student!r} of {example.assignment} edits {gid!r}, "
+                f"which {example.notebook} lacks"
             )
         cells[gid].source = text.rstrip("\n")
     nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in example.delete]
@@ -159,3 +160,39 @@ def write_submissions(examples: list[Example], root: Path, release_root: Path, s
             text = nbformat.writes(build(ex, src, rel)) + "\n"
         if not dest.exists() or dest.read_text() != text:  # unchanged files keep their time stamp (resume)
             dest.write_text(text)
+
+
+def write_examples(
+    root: Path, names: list[str], folder: Path = EXAMPLES_DIR, out: Path | None = None
+) -> tuple[list[Example], Path]:
+    """The example submissions of ``names`` written as a submissions folder (``out``); unchanged files keep
+    their time stamps, so a resumed batch skips them."""
+    examples = [e for name in names for e in load_examples(name, folder)]
+    if not examples:
+        raise AutograderError(f"no example submissions for {', '.join(names)} in {folder}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_submissions(examples, root, root / "release", out)
+    return examples, out
+
+
+def grade_examples(
+    root: Path,
+    work: Path,
+    wanted: list[str] | None = None,
+    folder: Path = EXAMPLES_DIR,
+    jobs: int = 1,
+    **options,
+):
+    """(rows, examples): the example submissions of ``wanted`` graded on the one road, as ``autograder
+    grade``.
+    """
+    from .nbg import assignments
+    from .pipeline import grade, grade_parallel
+
+    examples, subs = write_examples(
+        root, assignments(root, wanted), folder, Path(f"{Path(work).resolve()}.incoming")
+    )
+    if jobs > 1:
+        return grade_parallel(root, work, wanted, subs, jobs, **options), examples
+    return grade(root, work, wanted, subs, **options), examples

@@ -30,7 +30,7 @@ _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
 
 class RedactTestTracebacks(Preprocessor):
-    """In test cells, an error output keeps only 'ErrorName: message' (its traceback quotes the hidden code)."""
+    """In test cells, an error output keeps only 'ErrorName: message' (its traceback quotes hidden code)."""
 
     enabled = Bool(True, help="on unless switched off (nbconvert's preprocessors start off)").tag(config=True)
 
@@ -44,7 +44,9 @@ class RedactTestTracebacks(Preprocessor):
 
 
 def hidden_lines(source_nb) -> set[str]:
-    """Lines of the hidden tests and mark schemes that appear nowhere public in the notebook (8 characters or more)."""
+    """Lines of the hidden tests and mark schemes that appear nowhere public in the notebook (8 characters or
+    more).
+    """
     hidden, public = set(), set()
     for cell in source_nb.cells:
         for m in REGION.finditer(cell.source):
@@ -72,7 +74,9 @@ class _Text(HTMLParser):
 
 
 def html_text(path: Path) -> str:
-    """What a reader of the HTML sees: tags and syntax highlighting removed, entities and ANSI colours decoded."""
+    """What a reader of the HTML sees: tags and syntax highlighting removed, entities and ANSI colours
+    decoded.
+    """
     parser = _Text()
     parser.feed(path.read_text(errors="replace"))
     return _ANSI.sub("", html.unescape("".join(parser.parts)))
@@ -93,7 +97,9 @@ def leaked_lines(root: Path, name: str, feedback_html: Path, submitted: Path | N
 
 
 def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Path]:
-    """nbgrader generate_feedback for a graded work folder; returns the feedback files, each checked for leaks."""
+    """nbgrader generate_feedback for a graded work folder; returns the feedback files, each checked for
+    leaks.
+    """
     work = Path(work).resolve()
     if not (work / "gradebook.db").exists():
         raise AutograderError(
@@ -112,7 +118,8 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
             if leaked:
                 path.unlink()
                 raise AutograderError(
-                    f"{path} would show {len(leaked)} lines of hidden tests or mark schemes (first: {leaked[0]!r}); "
+                    f"{path} would show {len(leaked)} lines of hidden tests or mark schemes "
+                    f"(first: {leaked[0]!r}); "
                     "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?"
                 )
             files.append(path)

@@ -2,7 +2,7 @@
 
 Three sources, each read by the grader outside the student's kernel:
 
-* the submitted notebook against the release (``intake``): malformed JSON, a notebook under the
+* the submitted notebook against the release (``autograder/intake.py``): malformed JSON, a notebook under the
   wrong name or of another assignment, missing or extra notebooks, edited or deleted test cells;
 * the sandbox launcher's log (``<work>/sandbox/events.jsonl``): the kernel guard's reports
   (``autograder/kernel_guard.py``), kills at the wall-time limit, kernels that died or ended themselves;
@@ -16,15 +16,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
 from nbgrader.preprocessors import OverwriteCells
 
+from course.settings import OUTPUT_LIMIT_BYTES
+
+from . import cells
+
 NBGRADER_FILES = ("timestamp.txt", "submission_secret.txt")
-OUTPUT_LIMIT_BYTES = 1_000_000  # per cell, after nbgrader's LimitOutput
 # what OverwriteCells (add_missing_cells) writes above a test cell it puts back
 MISSING_CELL_NOTE = OverwriteCells.class_traits()["missing_cell_notification"].default_value
 
@@ -43,171 +44,28 @@ def cell_hash(source: str) -> str:
     return hashlib.sha256(source.encode()).hexdigest()[:16]
 
 
-def _grade_ids(nb) -> dict[str, nbformat.NotebookNode]:
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c
-        for c in nb.cells
-        if isinstance(c.get("metadata", {}).get("nbgrader"), dict) and c.metadata["nbgrader"].get("grade_id")
-    }
-
-
-def _is_test(cell) -> bool:
-    meta = cell.metadata.get("nbgrader", {})
-    return bool(meta.get("grade")) and not meta.get("solution")
-
-
 def test_cell_sources(source_nb) -> list[str]:
     """The test cells as nbgrader runs them: their source/ text, or that text put back after a deletion."""
     out = []
-    for gid, cell in _grade_ids(source_nb).items():
-        if _is_test(cell):
+    for gid, cell in cells.graded(source_nb).items():
+        if cells.is_test(cell):
             out += [cell.source, "# " + MISSING_CELL_NOTE.format(cell_id=gid) + cell.source]
     return out
 
 
-# ----------------------------------------------------------------------------------------------- intake
-def _read(path: Path):
-    """(notebook, None) or (None, why it cannot be graded)."""
-    try:
-        nb = nbformat.read(path, as_version=4)
-    except Exception as e:  # malformed JSON, not a notebook, unreadable bytes
-        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
-        return (
-            None,
-            f"{path.name} is not a readable notebook ({type(e).__name__}: {first}); it scores 0 until resubmitted",
-        )
-    try:
-        nbformat.validate(nb)
-    except Exception as e:
-        first = str(e).strip().splitlines()[0][:160]
-        return None, f"{path.name} is not a valid notebook (nbformat: {first}); it scores 0 until resubmitted"
-    return nb, None
-
-
-def intake(
-    student: str,
-    assignment: str,
-    folder: Path,
-    release: dict[str, nbformat.NotebookNode],
-    others: dict[str, set[str]],
-    dest: Path,
-) -> list[Flag]:
-    """Copy what can be graded from ``folder`` to ``dest`` (nbgrader's submitted/<student>/<assignment>).
-
-    ``release``: notebook name -> the released notebook; ``others``: assignment -> grade_ids of its
-    notebooks, to recognise a notebook handed in under the wrong assignment. Returns the flags.
-    """
-    flags: list[Flag] = []
-    found = {p.name: p for p in sorted(folder.glob("*.ipynb"))} if folder.is_dir() else {}
-    readable = {}
-    for name, path in found.items():
-        nb, why = _read(path)
-        if why:
-            flags.append(Flag(student, assignment, name, "-", why))
-        else:
-            readable[name] = nb
-    wanted_ids = {name: set(_grade_ids(nb)) for name, nb in release.items()}
-
-    def owner(ids: set[str]) -> str | None:
-        """The assignment whose notebooks share the most cells with these (ties go to this one)."""
-        best = max(
-            others.items(), key=lambda kv: (len(ids & kv[1]), kv[0] == assignment), default=(None, set())
-        )
-        return best[0] if best[1] & ids else None
-
-    graded: dict[str, tuple[Path, nbformat.NotebookNode]] = {}
-    for name, nb in readable.items():  # handed in under a name the assignment has
-        if name not in release:
-            continue
-        ids = set(_grade_ids(nb))
-        if ids and owner(ids) not in (assignment, None):
-            flags.append(
-                Flag(
-                    student,
-                    assignment,
-                    name,
-                    "-",
-                    f"{name} holds the cells of assignment {owner(ids)}, not {assignment}: not graded",
-                )
-            )
-            continue
-        graded[name] = (found[name], nb)
-    for name, nb in readable.items():  # under another name: a copy, a renamed download, another notebook
-        if name in release:
-            continue
-        ids = set(_grade_ids(nb))
-        target = next((r for r in release if r not in graded and ids & wanted_ids[r]), None)
-        if target and owner(ids) == assignment:
-            graded[target] = (found[name], nb)
-            flags.append(
-                Flag(
-                    student,
-                    assignment,
-                    target,
-                    "-",
-                    f"handed in as {name}; graded as {target}, whose cells it holds",
-                )
-            )
-        elif owner(ids) not in (assignment, None):
-            flags.append(
-                Flag(
-                    student,
-                    assignment,
-                    name,
-                    "-",
-                    f"{name} is a notebook of assignment {owner(ids)}, not {assignment}: not graded",
-                )
-            )
-        else:
-            flags.append(
-                Flag(student, assignment, name, "-", f"{name} is not a notebook of {assignment}: ignored")
-            )
-    for name in release:
-        if name not in graded:
-            flags.append(
-                Flag(student, assignment, name, "-", f"no gradable {name} was submitted: it scores 0")
-            )
-    for meta in NBGRADER_FILES:  # what nbgrader collect writes beside the notebooks: late penalties, feedback
-        if graded and (folder / meta).is_file():
-            dest.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(folder / meta, dest / meta)
-    for name, (path, nb) in graded.items():
-        flags += cell_flags(student, assignment, name, nb, release[name])
-        dest.mkdir(parents=True, exist_ok=True)
-        target = dest / name
-        if path.name == name:
-            shutil.copy2(path, target)  # keeps the time stamp: a re-run skips what nbgrader already graded
-        else:
-            nbformat.write(nb, target)
-    return flags
-
-
 def cell_flags(student: str, assignment: str, notebook: str, submitted, released) -> list[Flag]:
     """Test cells a student edited or deleted (nbgrader grades the original either way)."""
-    flags, mine = [], _grade_ids(submitted)
-    for gid, cell in _grade_ids(released).items():
-        if not _is_test(cell):
+    flags, mine = [], cells.graded(submitted)
+    for gid, cell in cells.graded(released).items():
+        if not cells.is_test(cell):
             continue
         if gid not in mine:
-            flags.append(
-                Flag(
-                    student,
-                    assignment,
-                    notebook,
-                    gid,
-                    "the test cell was deleted; nbgrader put the original back and graded it",
-                )
-            )
+            what = "the test cell was deleted; nbgrader put the original back and graded it"
         elif mine[gid].source.strip() != cell.source.strip():
-            flags.append(
-                Flag(
-                    student,
-                    assignment,
-                    notebook,
-                    gid,
-                    "the test cell was edited; nbgrader graded the original",
-                )
-            )
+            what = "the test cell was edited; nbgrader graded the original"
+        else:
+            continue
+        flags.append(Flag(student, assignment, notebook, gid, what))
     return flags
 
 
@@ -276,8 +134,7 @@ def kernel_words(e: dict) -> str | None:
 def _labels(nb) -> dict[str, str]:
     out = {}
     for i, cell in enumerate(nb.cells if nb else []):
-        gid = cell.metadata.get("nbgrader", {}).get("grade_id")
-        out.setdefault(cell_hash(cell.source), gid or f"cell {i + 1}")
+        out.setdefault(cell_hash(cell.source), cells.grade_id(cell) or f"cell {i + 1}")
     return out
 
 
@@ -286,7 +143,7 @@ def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: f
     for i, cell in enumerate(nb.cells):
         if cell.cell_type != "code":
             continue
-        label = cell.metadata.get("nbgrader", {}).get("grade_id") or f"cell {i + 1}"
+        label = cells.grade_id(cell) or f"cell {i + 1}"
         size = len(json.dumps(cell.get("outputs", [])))
         if size > OUTPUT_LIMIT_BYTES:
             flags.append(
@@ -295,7 +152,8 @@ def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: f
                     assignment,
                     notebook,
                     label,
-                    f"printed {size / 1e6:.1f} MB of output (limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)",
+                    f"printed {size / 1e6:.1f} MB of output "
+                    f"(limit {OUTPUT_LIMIT_BYTES / 1e6:.0f} MB per cell)",
                 )
             )
         for o in cell.get("outputs", []):

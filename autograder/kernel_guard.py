@@ -21,27 +21,12 @@ kernel (nbgrader's design), and what it cannot prevent it reports.
 """
 
 
-def _install():
-    import atexit
-    import builtins
-    import hashlib
-    import importlib
+def _channel(fd, state):
+    """send(kind, **what): one JSON line to the launcher, each distinct line once."""
     import json
     import os
-    import sys
 
-    cfg = json.loads(open(os.environ["COURSE_GUARD_CONFIG"]).read())
-    fd = int(os.environ["COURSE_GUARD_FD"])
-    test_cells = set(cfg["test_cells"])
-    references = cfg["references"].rstrip("/") + "/"
-    forbidden = tuple(p.rstrip("/") + "/" for p in cfg["forbidden"])
-    allowed = tuple(
-        p.rstrip("/") + "/" for p in [*cfg["allowed"], os.getcwd()]
-    )  # its own notebook folder too
-    state = {"cell": None, "test": False}
-    cell_files = {}  # code file name IPython gives a cell -> True for a test cell
-    sent = set()
-    write, getframe, fsdecode = os.write, sys._getframe, os.fsdecode
+    sent, write = set(), os.write
 
     def send(kind, **what):
         line = json.dumps({"kind": kind, "cell": state["cell"], "test": state["test"], **what}) + "\n"
@@ -53,6 +38,19 @@ def _install():
         except OSError:  # the channel was closed from inside: the launcher reports that
             pass
 
+    return send
+
+
+def _audit(cfg, send, state, cell_files):
+    """The audit hook: reads of the references, of forbidden paths, connections, imports of lib."""
+    import os
+    import sys
+
+    references = cfg["references"].rstrip("/") + "/"
+    forbidden = tuple(p.rstrip("/") + "/" for p in cfg["forbidden"])
+    allowed = tuple(p.rstrip("/") + "/" for p in [*cfg["allowed"], os.getcwd()])  # its own folder too
+    getframe, fsdecode = sys._getframe, os.fsdecode
+
     def answer_frame():
         f = getframe(2)
         while f is not None:
@@ -61,30 +59,37 @@ def _install():
             f = f.f_back
         return None
 
+    def opened(path):
+        path = fsdecode(path) if isinstance(path, bytes) else str(path)
+        path = os.path.normpath(path if path.startswith("/") else os.path.join(os.getcwd(), path))
+        if path.startswith(references):
+            who = answer_frame()
+            if not state["test"]:
+                send("reference-read", path=os.path.basename(path))
+            elif who:
+                send("reference-read", path=os.path.basename(path), function=who)
+        elif path.startswith(forbidden) and not path.startswith(allowed):
+            send("forbidden-read", path=path)
+
     def audit(event, args):
         try:
-            if event == "open":
-                path = args[0]
-                if isinstance(path, int):
-                    return
-                path = fsdecode(path) if isinstance(path, bytes) else str(path)
-                path = os.path.normpath(path if path.startswith("/") else os.path.join(os.getcwd(), path))
-                if path.startswith(references):
-                    who = answer_frame()
-                    if not state["test"]:
-                        send("reference-read", path=os.path.basename(path))
-                    elif who:
-                        send("reference-read", path=os.path.basename(path), function=who)
-                elif path.startswith(forbidden) and not path.startswith(allowed):
-                    send("forbidden-read", path=path)
+            if event == "open" and not isinstance(args[0], int):
+                opened(args[0])
             elif event == "socket.connect":
                 send("network", address=str(args[1])[:200])
-            elif event == "import":
-                name = str(args[0])
-                if name.split(".")[0] in ("lib", "autograder"):
-                    send("import-reference", module=name)
+            elif event == "import" and str(args[0]).split(".")[0] in ("lib", "autograder"):
+                send("import-reference", module=str(args[0]))
         except Exception:  # an audit hook must never break the operation it watches
             pass
+
+    return audit
+
+
+def _protection(cfg):
+    """(replaced, restore, known): which protected names a cell replaced, and putting them back."""
+    import builtins
+    import importlib
+    import sys
 
     protected = {}  # "module.attr" -> (module name, attribute, original object)
     for modname, attrs in cfg["protected"].items():
@@ -98,6 +103,7 @@ def _install():
     modules = {m: sys.modules[m] for m in cfg["protected"] if m in sys.modules}
     skip = set(cfg["builtins_skip"])
     originals = {k: v for k, v in vars(builtins).items() if k not in skip}
+    known = set()  # replacements already reported
 
     def replaced():
         out = [f"sys.modules[{m!r}]" for m, mod in modules.items() if sys.modules.get(m) is not mod]
@@ -108,14 +114,33 @@ def _install():
         out += [f"builtins.{k}" for k, v in originals.items() if b.get(k) is not v]
         return out
 
-    known = set()  # replacements already reported
-
     def restore():
         known.clear()
         sys.modules.update(modules)
         for modname, attr, obj in protected.values():
             setattr(modules[modname], attr, obj)
         vars(builtins).update(originals)
+
+    return replaced, restore, known
+
+
+def _cell_hooks(ip, test_cells, send, state, cell_files, protection):
+    """IPython's pre_run_cell and post_run_cell: name the cell, restore before tests, report after."""
+    import hashlib
+    import sys
+
+    replaced, restore, known = protection
+
+    def relabel(name):
+        # nbgrader scores a test cell 0 for any stderr output; a student's debug prints or log lines from a
+        # function the test calls are no failure: while a test cell runs, its stderr shows as ordinary output
+        for s in (getattr(sys, "__stderr__", None), getattr(sys, "stderr", None)):
+            if s is not None and hasattr(s, "name") and type(s).__name__ == "OutStream":
+                try:
+                    s.flush()
+                    s.name = name
+                except Exception:
+                    pass
 
     def pre_run_cell(info):
         raw = info.raw_cell or ""
@@ -132,18 +157,6 @@ def _install():
                 send("restored", names=changed)
             relabel("stdout")
 
-    def relabel(name):
-        # nbgrader scores a test cell 0 for any stderr output; a student's debug prints or log lines from a
-        # function the test calls are no failure: while a test cell runs, its stderr shows as ordinary output
-        stream = getattr(sys, "__stderr__", None), getattr(sys, "stderr", None)
-        for s in stream:
-            if s is not None and hasattr(s, "name") and type(s).__name__ == "OutStream":
-                try:
-                    s.flush()
-                    s.name = name
-                except Exception:
-                    pass
-
     def post_run_cell(result):
         if state["test"]:
             relabel("stderr")
@@ -153,13 +166,28 @@ def _install():
             send("replaced", names=changed)
         state["test"] = False
 
+    return pre_run_cell, post_run_cell
+
+
+def _install(channel, auditor, protection, cell_hooks):
+    import atexit
+    import json
+    import os
+    import sys
+
+    cfg = json.loads(open(os.environ["COURSE_GUARD_CONFIG"]).read())
+    state = {"cell": None, "test": False}
+    cell_files = {}  # code file name IPython gives a cell -> True for a test cell
+    send = channel(int(os.environ["COURSE_GUARD_FD"]), state)
+    audit = auditor(cfg, send, state, cell_files)
     ip = get_ipython()  # noqa: F821 (exec_files run inside the kernel's shell)
-    ip.events.register("pre_run_cell", pre_run_cell)
-    ip.events.register("post_run_cell", post_run_cell)
+    pre, post = cell_hooks(ip, set(cfg["test_cells"]), send, state, cell_files, protection(cfg))
+    ip.events.register("pre_run_cell", pre)
+    ip.events.register("post_run_cell", post)
     sys.addaudithook(audit)
     atexit.register(lambda: send("exit"))
     send("ready")
 
 
-_install()
-del _install
+_install(_channel, _audit, _protection, _cell_hooks)
+del _install, _channel, _audit, _protection, _cell_hooks

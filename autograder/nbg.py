@@ -14,10 +14,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from course.settings import ENV_PROFILE, NBGRADER_CONFIG
+
 REPO = Path(__file__).resolve().parents[1]
 WORK_MARKER = ".autograder-work"
-COURSE_ID = "dl-course"  # nbgrader_config.py's CourseDirectory.course_id: the gradebooks' course
-ENV_DATA_DIR = "COURSE_DATA_DIR"  # course.data.ENV_DATA_DIR, named here so the CLI starts without torch
 
 
 class AutograderError(RuntimeError):
@@ -26,7 +26,7 @@ class AutograderError(RuntimeError):
 
 def course_root(root: str | Path | None = None) -> Path:
     root = Path(root).resolve() if root else REPO
-    if not (root / "source").is_dir() or not (root / "nbgrader_config.py").is_file():
+    if not (root / "source").is_dir() or not (root / NBGRADER_CONFIG).is_file():
         raise AutograderError(
             f"{root} is not the course directory: it needs source/ and nbgrader_config.py. "
             "Run from the repository root or pass --root."
@@ -83,7 +83,7 @@ def nbgrader(
     Notebooks run under the smoke profile unless COURSE_PROFILE says otherwise.
     """
     env = dict(os.environ)
-    env.setdefault("COURSE_PROFILE", "smoke")
+    env.setdefault(ENV_PROFILE, "smoke")
     # nbgrader runs the `alembic` command for its gradebook: make this environment's scripts
     # findable even when the virtual environment is not activated.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
@@ -112,13 +112,3 @@ def nbgrader(
             f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}); its log is above."
         )
     return proc
-
-
-def export(work: Path, to: Path) -> None:
-    """``nbgrader export``'s CSV of the gradebook in ``work``, written by nbgrader's own plugin in this
-    process (the command would spend about 3 s starting nbgrader to do the same)."""
-    from nbgrader.api import Gradebook
-    from nbgrader.plugins import CsvExportPlugin
-
-    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", COURSE_ID) as gb:
-        CsvExportPlugin(to=str(to)).export(gb)

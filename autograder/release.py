@@ -21,7 +21,8 @@ MARKERS = (
     "END MARK SCHEME",
 )
 REGION = re.compile(
-    r"^[ \t]*(?:###|===) BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)(?: ===)?[ \t]*$(.*?)^[ \t]*(?:###|===) END \1",
+    r"^[ \t]*(?:###|===) BEGIN (SOLUTION|HIDDEN TESTS|MARK SCHEME)(?: ===)?[ \t]*$"
+    r"(.*?)^[ \t]*(?:###|===) END \1",
     re.M | re.S,
 )
 _LIB_IMPORT = re.compile(r"^\s*(?:import lib\b|from lib\b)", re.M)

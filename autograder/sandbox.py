@@ -43,31 +43,21 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course import settings
+
 KERNEL_NAME = "dl-course-sandbox"
 REPO = Path(__file__).resolve().parents[1]
 # packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
 # the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
 VISIBLE_PACKAGES = ("course",)
-ENV_PASSED = (
-    "PATH",
-    "LANG",
-    "LC_ALL",
-    "TZ",
-    "COURSE_PROFILE",
-    "COURSE_DATA_DIR",
-    "NBGRADER_EXECUTION",
-    "OMP_NUM_THREADS",
-    "MKL_NUM_THREADS",
-    "PYTHONHASHSEED",
-    "MPLBACKEND",
-)
+ENV_PASSED = settings.KERNEL_ENV  # what a kernel takes from the grader; the sandbox clears the rest
 
 
 @dataclass
 class SandboxConfig:
-    memory_gib: float = 4.0  # RLIMIT_DATA of the kernel: writable memory it may map
-    max_processes: int = 512  # RLIMIT_NPROC: processes and threads of the kernel
-    wall_s: float = 1800.0  # per notebook, on top of nbgrader's per-cell timeout
+    memory_gib: float = settings.SANDBOX_MEMORY_GIB  # RLIMIT_DATA of the kernel: writable memory it may map
+    max_processes: int = settings.SANDBOX_MAX_PROCESSES  # RLIMIT_NPROC: processes and threads of the kernel
+    wall_s: float = settings.SANDBOX_WALL_S  # per notebook, on top of nbgrader's per-cell timeout
     read_only: list[str] = field(default_factory=list)  # more paths the kernel may read
     bwrap: str = ""
     events: str = ""  # the JSON-lines log of launches, kills and the guard's reports
@@ -76,6 +66,7 @@ class SandboxConfig:
     guard: str = ""  # kernel_guard.py's copy and its configuration, read-only inside
     guard_config: str = ""
     test_cells: list[str] = field(default_factory=list)  # SHA-256 (16 hex) of every test cell's source
+    data_dir: str = ""  # the grader's data folder: the kernel reads its data there (COURSE_DATA_DIR)
 
 
 # what the guard protects: the comparisons hidden tests use, and the way they read their references
@@ -153,11 +144,7 @@ def probe(bwrap: str | None = None) -> tuple[bool, str]:
 
 
 def _data_dirs() -> list[str]:
-    from course import data
-
-    dirs = [data.data_dir()]
-    if os.environ.get(data.ENV_DATA_DIR):
-        dirs.append(Path(os.environ[data.ENV_DATA_DIR]))
+    dirs = [settings.data_dir()]
     return [str(d.resolve()) for d in dirs if d.exists()]
 
 
@@ -224,14 +211,16 @@ def bwrap_command(
         HOME="/tmp/home",
         MPLCONFIGDIR="/tmp/home/.matplotlib",
         TMPDIR="/tmp",
-        COURSE_SANDBOX="1",
         PYTHONDONTWRITEBYTECODE="1",
         XDG_CACHE_HOME="/tmp/home/.cache",
     )
+    env[settings.ENV_SANDBOX] = "1"
+    if config.data_dir:  # the grader's data folder, wherever the kernel's own HOME would have led it
+        env[settings.ENV_DATA_DIR] = config.data_dir
     if config.references:
-        env["COURSE_REFERENCES"] = config.references
+        env[settings.ENV_REFERENCES] = config.references
     if guard_fd is not None and config.guard:
-        env.update(COURSE_GUARD_FD=str(guard_fd), COURSE_GUARD_CONFIG=config.guard_config)
+        env.update({settings.ENV_GUARD_FD: str(guard_fd), settings.ENV_GUARD_CONFIG: config.guard_config})
     for k, v in env.items():
         cmd += ["--setenv", k, v]
     limits = ["prlimit", f"--data={int(config.memory_gib * 2**30)}", f"--nproc={config.max_processes}", "--"]
@@ -253,6 +242,7 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
     config.runtime_dir, config.events = str(runtime), str(base / "events.jsonl")
     # found once per batch: the launcher of each kernel then starts without importing course (and torch)
     config.read_only = [*config.read_only, *(d for d in _data_dirs() if d not in config.read_only)]
+    config.data_dir = next(iter(_data_dirs()), "")
     if not config.test_cells:  # by hand: every test cell of the course
         import nbformat
 
@@ -302,15 +292,22 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
     }
 
 
-def nbgrader_options(work: Path) -> list[str]:
-    """nbgrader options that run every notebook in the sandbox kernel, over Unix sockets in the runtime folder."""
+def kernel_options(work: Path) -> dict[str, dict]:
+    """nbgrader settings that run every notebook in the sandbox kernel, over Unix sockets in the runtime
+    folder.
+    """
     ipc = (
         Path(work).resolve() / "sandbox" / "runtime" / "kernel"
     )  # an absolute prefix: <ip>-<port> per socket
+    return {"Execute": {"kernel_name": KERNEL_NAME}, "KernelManager": {"transport": "ipc", "ip": str(ipc)}}
+
+
+def nbgrader_options(work: Path) -> list[str]:
+    """The same settings as ``nbgrader autograde`` command-line options, for a grader running it by hand."""
     return [
-        f"--Execute.kernel_name={KERNEL_NAME}",
-        "--KernelManager.transport=ipc",
-        f"--KernelManager.ip={ipc}",
+        f"--{cls}.{trait}={value}"
+        for cls, traits in kernel_options(work).items()
+        for trait, value in traits.items()
     ]
 
 
@@ -321,8 +318,9 @@ def launch(config_path: str, connection_file: str) -> int:
     info = json.loads(Path(connection_file).read_text())
     if info.get("transport") != "ipc" or not str(info.get("ip", "")).startswith(config.runtime_dir):
         sys.exit(
-            f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under {config.runtime_dir} "
-            f"(a TCP port would need the network); got transport={info.get('transport')!r} ip={info.get('ip')!r}"
+            f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under "
+            f"{config.runtime_dir} (a TCP port would need the network); "
+            f"got transport={info.get('transport')!r} ip={info.get('ip')!r}"
         )
     inside = Path(config.runtime_dir) / Path(connection_file).name  # the kernel sees only the runtime folder
     if Path(connection_file).resolve() != inside.resolve():
@@ -365,7 +363,9 @@ def launch(config_path: str, connection_file: str) -> int:
 
 
 def _read_reports(config: SandboxConfig, cwd: str, fd: int, reports: list[dict], limit: int = 10_000) -> None:
-    """Append each JSON line the guard sends to the events log (at most ``limit``; a flood is cut, and said so)."""
+    """Append each JSON line the guard sends to the events log (at most ``limit``; a flood is cut, and said
+    so).
+    """
     with os.fdopen(fd, "rb") as pipe:
         for n, line in enumerate(pipe):
             if n == limit:

@@ -6,7 +6,8 @@ nbgrader (for its student extensions: the assignment list and *Validate*) and ``
 same pinned dependencies as the instructor's install, minus the tools only instructors and CI use.
 ``student/install.sh`` installs it and switches nbgrader's instructor extensions off.
 
-    autograder student-wheel [--out build/student]     # -> build/student/dl_course_student-<v>-py3-none-any.whl
+    autograder student-wheel [--out build/student]
+    # -> build/student/dl_course_student-<v>-py3-none-any.whl
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ build-backend = "setuptools.build_meta"
 [project]
 name = "{NAME}"
 version = "{project["version"]}"
-description = "What students of the deep-learning course import: setup, data, visible checks, plots (no solutions)."
+description = "The deep-learning course for students: setup, data, visible checks, plots (no solutions)."
 requires-python = "{project["requires-python"]}"
 license = {{ text = "MIT" }}
 dependencies = [

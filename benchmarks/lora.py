@@ -205,9 +205,11 @@ def main():
     inf = figures["inference"]
     print(
         f"LoRA r=8 trains {100 * lo['trainable_fraction']:.2f}% of the parameters; step time "
-        f"{lo['step_ms'] / full['step_ms']:.2f}x, step memory {lo['step_memory_mb'] / full['step_memory_mb']:.2f}x "
-        f"(optimizer state {lo['optimizer_mb'] / full['optimizer_mb']:.3f}x) of full fine-tuning; accuracy after "
-        f"{args.budget_s:.0f} s: LoRA {100 * lo['test_accuracy']:.1f}% vs full {100 * full['test_accuracy']:.1f}%; "
+        f"{lo['step_ms'] / full['step_ms']:.2f}x, "
+        f"step memory {lo['step_memory_mb'] / full['step_memory_mb']:.2f}x "
+        f"(optimizer state {lo['optimizer_mb'] / full['optimizer_mb']:.3f}x) of full fine-tuning; "
+        f"accuracy after {args.budget_s:.0f} s: LoRA {100 * lo['test_accuracy']:.1f}% "
+        f"vs full {100 * full['test_accuracy']:.1f}%; "
         f"merged inference / base = {inf['merged_over_base']:.2f} (unmerged {inf['unmerged_over_base']:.2f})"
     )
     if args.json:

@@ -17,8 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from autograder.grading import grade
 from autograder.nbg import REPO
+from autograder.pipeline import grade
 from autograder.sandbox import SandboxConfig, probe
 
 
@@ -37,7 +37,7 @@ def main():
             order = ["plain", "sandbox"] if i % 2 == 0 else ["sandbox", "plain"]
             for mode in order:
                 t0 = time.perf_counter()
-                results, _ = grade(
+                results = grade(
                     REPO,
                     Path(tmp) / f"{mode}{i}",
                     args.assignments,

@@ -70,7 +70,7 @@ def throughput(model, batches, device, warmup=2) -> float:
 
 
 def train_for(model, x, y, budget_s, batch_size, lr, device, seed=0) -> dict:
-    """SGD with a one-cycle schedule over ``budget_s`` seconds of wall time (the schedule follows the clock)."""
+    """SGD, one-cycle schedule, for ``budget_s`` seconds of wall time (the schedule follows the clock)."""
     model.to(device, memory_format=torch.channels_last).train()
     opt = sgd(model, lr)
     gen = torch.Generator().manual_seed(seed)
@@ -134,12 +134,13 @@ def main():
     tv_flops = train_flops_per_image(theirs, probe)
     gflops = lib_ips * flops / 1e9
     print(
-        f"throughput, batch {args.batch_size}, {device}: lib VGG16-BN {lib_ips:.1f} images/s, torchvision vgg16_bn "
-        f"{tv_ips:.1f} images/s -> ratio {lib_ips / tv_ips:.2f} (target >= 1.0)"
+        f"throughput, batch {args.batch_size}, {device}: lib VGG16-BN {lib_ips:.1f} images/s, "
+        f"torchvision vgg16_bn {tv_ips:.1f} images/s -> ratio {lib_ips / tv_ips:.2f} (target >= 1.0)"
     )
     print(
         f"lib VGG16-BN: {flops / 1e9:.3f} GFLOP per training image (torchvision's: {tv_flops / 1e9:.3f}), "
-        f"{gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak (target >= 35%)"
+        f"{gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak "
+        "(target >= 35%)"
     )
     del ours, theirs, batches
 

@@ -24,8 +24,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellExecutionError
 
+from autograder.cells import is_test as _is_test
 from autograder.examples import Example, build, load_examples
-from autograder.integrity import _is_test
 from autograder.nbg import REPO, assignments
 
 
@@ -97,7 +97,8 @@ def main() -> None:
                 dict(assignment=name, student=student, cell=gid, tests=tests, caught=caught, stopped_at=where)
             )
             print(
-                f"{name:26s} {student:24s} {gid:28s} {'caught' if caught else 'MISSED':7s} stopped at {where}",
+                f"{name:26s} {student:24s} {gid:28s} {'caught' if caught else 'MISSED':7s} "
+                f"stopped at {where}",
                 flush=True,
             )
     by = {}
@@ -106,11 +107,13 @@ def main() -> None:
     print()
     for name, caught in by.items():
         print(
-            f"{name:26s} {sum(caught):3d} of {len(caught):3d} caught by the visible checks ({sum(caught) / len(caught):.0%})"
+            f"{name:26s} {sum(caught):3d} of {len(caught):3d} caught by the visible checks "
+            f"({sum(caught) / len(caught):.0%})"
         )
     total = [r["caught"] for r in rows]
     print(
-        f"{'all notebooks':26s} {sum(total):3d} of {len(total):3d} ({sum(total) / max(1, len(total)):.0%}; target at least 80%)"
+        f"{'all notebooks':26s} {sum(total):3d} of {len(total):3d} "
+        f"({sum(total) / max(1, len(total)):.0%}; target at least 80%)"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=2))

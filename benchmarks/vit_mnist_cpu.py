@@ -10,7 +10,7 @@ The peer is the from-scratch tutorial that the lecture's ViT slides follow (Bria
 With ``--vs-tutorial`` it runs first, unmodified, on the same MNIST files, and this model then gets
 half the tutorial's wall time: the target is at least 99.0% test accuracy within it.
 
-    python benchmarks/vit_mnist_cpu.py                                  # 215 s budget, data from $COURSE_DATA_DIR
+    python benchmarks/vit_mnist_cpu.py    # 215 s budget, data from $COURSE_DATA_DIR
     python benchmarks/vit_mnist_cpu.py --vs-tutorial path/to/vit_torch.py --json results/vit.json
 """
 
@@ -156,8 +156,8 @@ def main():
     met = test_acc >= TARGET_ACCURACY and wall <= budget
     print(
         f"lib.vit: {100 * test_acc:.2f}% in {wall:.0f} s wall ({'meets' if met else 'misses'} the "
-        f"{100 * TARGET_ACCURACY:.1f}% in {budget:.0f} s target); {img_per_s:.0f} images/s, {gflops:.1f} GFLOP/s = "
-        f"{100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak"
+        f"{100 * TARGET_ACCURACY:.1f}% in {budget:.0f} s target); {img_per_s:.0f} images/s, "
+        f"{gflops:.1f} GFLOP/s = {100 * gflops / peak:.0f}% of the {peak:.0f} GFLOP/s matmul peak"
     )
     if args.json:
         with open(args.json, "w") as f:

@@ -61,7 +61,8 @@ def load_checkpoint(path, model, optimizer=None, map_location="cpu") -> dict:
             f"{k}: {theirs[k]} vs {mine[k]}" for k in sorted(set(mine) & set(theirs)) if mine[k] != theirs[k]
         ][:3]
         raise CheckpointError(
-            f"{path} holds a different model: missing {missing}, unexpected {extra}, shape mismatches {shapes}. "
+            f"{path} holds a different model: missing {missing}, unexpected {extra}, "
+            f"shape mismatches {shapes}. "
             "Build the same architecture as the run that saved it, or start without resume."
         )
     model.load_state_dict(ckpt["model"])

@@ -18,15 +18,15 @@ The data dir is ``$COURSE_DATA_DIR``, else ``$XDG_CACHE_HOME/dl-course/data``
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-ENV_DATA_DIR = "COURSE_DATA_DIR"
-ENV_OFFLINE = "COURSE_OFFLINE"
+from . import settings
+from .settings import ENV_DATA_DIR, ENV_OFFLINE, offline
+
 SAMPLES_DIR = Path(__file__).parent / "data_samples"
 SPLITS = ("train", "test")
 SOURCES = ("mirror", "cache", "torchvision", "download", "sample")
@@ -116,11 +116,7 @@ class ImageData:
 
 def data_dir() -> Path:
     """Where datasets are looked for and downloaded to."""
-    env = os.environ.get(ENV_DATA_DIR)
-    if env:
-        return Path(env).expanduser()
-    cache = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(cache) / "dl-course" / "data"
+    return settings.data_dir()
 
 
 def _info(name: str) -> DatasetInfo:
@@ -215,7 +211,7 @@ def load(
     _check_split(split)
     root = Path(root).expanduser() if root is not None else data_dir()
     if download is None:
-        download = os.environ.get(ENV_OFFLINE, "").strip().lower() not in ("1", "true", "yes")
+        download = not offline()
     tried: list[str] = []
 
     def done(images, labels, source, path):

@@ -19,9 +19,8 @@ from pathlib import Path
 
 import torch
 
-ENV_REFERENCES = "COURSE_REFERENCES"  # folder of <assignment>.pt files (set by the grader)
-ENV_ASSIGNMENT = "COURSE_ASSIGNMENT"  # the assignment being graded (default: the notebook's folder name)
-DEFAULT_DIR = Path("build") / "references"  # under the course directory, where `autograder references` writes
+from .settings import ENV_ASSIGNMENT, ENV_REFERENCES, NBGRADER_CONFIG
+from .settings import REFERENCES_DIR as DEFAULT_DIR
 
 
 def references_dir() -> Path:
@@ -30,7 +29,7 @@ def references_dir() -> Path:
         return Path(os.environ[ENV_REFERENCES])
     here = Path.cwd().resolve()
     for folder in (here, *here.parents):
-        if (folder / "nbgrader_config.py").is_file():
+        if (folder / NBGRADER_CONFIG).is_file():
             return folder / DEFAULT_DIR
     return here / DEFAULT_DIR
 

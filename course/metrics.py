@@ -13,7 +13,7 @@ import os
 from numbers import Number
 from pathlib import Path
 
-ENV_VAR = "COURSE_METRICS_FILE"
+from .settings import ENV_METRICS_FILE as ENV_VAR
 
 _values: dict[str, object] = {}
 

@@ -51,14 +51,18 @@ def load_small_vit(path: str | Path = WEIGHTS, verbose: bool = True) -> VisionTr
     if verbose:
         m = ckpt["meta"]
         print(
-            f"small ViT pretrained on CIFAR-10 classes {m['classes']} ({m['train_images']:,} images from {m['source']}, "
-            f"{m['epochs']} epochs): source-task test accuracy {m['test_accuracy']:.3f}"
+            f"small ViT pretrained on CIFAR-10 classes {m['classes']} "
+            f"({m['train_images']:,} images from {m['source']}, {m['epochs']} epochs): "
+            f"source-task test accuracy {m['test_accuracy']:.3f}"
         )
     return model.eval()
 
 
 def load_vit_b_16(pretrained: bool = True, num_classes: int | None = None) -> VisionTransformer:
-    """torchvision's ViT-B/16; with ImageNet-1k weights (IMAGENET1K_V1) when ``pretrained``; a new head if asked."""
+    """torchvision's ViT-B/16, with ImageNet-1k weights (IMAGENET1K_V1) when ``pretrained``.
+
+    With ``num_classes``, a new head of that many outputs.
+    """
     from torchvision.models import ViT_B_16_Weights, vit_b_16
 
     model = vit_b_16(weights=ViT_B_16_Weights.IMAGENET1K_V1 if pretrained else None)

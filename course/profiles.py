@@ -21,8 +21,10 @@ import os
 from dataclasses import dataclass, replace
 from typing import TypeVar
 
+from .settings import ENV_NBGRADER
+from .settings import ENV_PROFILE as ENV_VAR
+
 PROFILES = ("smoke", "full")
-ENV_VAR = "COURSE_PROFILE"
 
 T = TypeVar("T")
 _UNSET = object()
@@ -58,7 +60,7 @@ def _gpu_available() -> bool:
 def resolve_profile(requested: str | Profile | None = None) -> Profile:
     """The profile to run, from an explicit request, the environment, or the hardware."""
     profile = _resolve(requested)
-    if profile.name == "smoke" and os.environ.get("NBGRADER_EXECUTION") and not profile.grading:
+    if profile.name == "smoke" and os.environ.get(ENV_NBGRADER) and not profile.grading:
         profile = replace(profile, grading=True, reason=f"{profile.reason}; grading sizes under nbgrader")
     return profile
 
@@ -81,8 +83,8 @@ def _resolve(requested: str | Profile | None) -> Profile:
                 f"set it to one of {', '.join(PROFILES)} or unset it"
             )
         return Profile(env, f"{ENV_VAR}={env}")
-    if os.environ.get("NBGRADER_EXECUTION"):
-        return Profile("smoke", f"running under nbgrader ({os.environ['NBGRADER_EXECUTION']})")
+    if os.environ.get(ENV_NBGRADER):
+        return Profile("smoke", f"running under nbgrader ({os.environ[ENV_NBGRADER]})")
     if _gpu_available():
         return Profile("full", "a GPU is available")
     return Profile("smoke", "no GPU found")

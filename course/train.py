@@ -2,13 +2,14 @@
 
 Data stays in uint8 tensors on the device; every batch is converted, augmented (batched, on the
 device) and fed to the model, so the loop does little Python work per step. ``fit`` keeps a
-validation split, stops early when the monitored value stops improving, restores the best
-weights, and saves the best model (weights, optimizer, epoch, history) to a checkpoint that a
-later run can resume from. The optimizer (AdamW or SGD with momentum, or a factory of your own)
-and the learning-rate schedule (warm-up and cosine, one-cycle, step, constant, or a function of
-your own) are fields of ``TrainConfig``; ``callbacks`` see every epoch's figures and may stop
-the run. With ``time_budget_s`` the schedule is driven by elapsed wall time instead of the step
-count (``epochs`` is then an upper bound), so a run ends on time on a slow or busy machine.
+validation split, restores the best weights, and saves the best model (weights, optimizer, epoch,
+history) to a checkpoint that a later run can resume from. The optimizer (AdamW or SGD with
+momentum, or a factory of your own) and the learning-rate schedule (warm-up and cosine, one-cycle,
+step, constant, or a function of your own) are fields of ``TrainConfig``. Callbacks see every
+epoch's figures and may stop the run; that is the only way a run stops early, and the config's
+patience is one of them (an ``EarlyStopping``, run first). With ``time_budget_s`` the schedule is
+driven by elapsed wall time instead of the step count (``epochs`` is then an upper bound), so a
+run ends on time on a slow or busy machine.
 The run's figures live in ``course.history``, checkpoints in ``course.checkpoints``.
 """
 
@@ -98,11 +99,13 @@ class TrainConfig:
             raise ValueError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
         if isinstance(self.optimizer, str) and self.optimizer not in OPTIMIZERS:
             raise ValueError(
-                f"optimizer={self.optimizer!r}: use one of {OPTIMIZERS} or a function (params, config) -> optimizer"
+                f"optimizer={self.optimizer!r}: use one of {OPTIMIZERS} "
+                "or a function (params, config) -> optimizer"
             )
         if isinstance(self.schedule, str) and self.schedule not in SCHEDULES:
             raise ValueError(
-                f"schedule={self.schedule!r}: use one of {SCHEDULES} or a function (step, total_steps) -> factor"
+                f"schedule={self.schedule!r}: use one of {SCHEDULES} "
+                "or a function (step, total_steps) -> factor"
             )
 
 
@@ -144,10 +147,26 @@ def lr_factor(config: TrainConfig, step: int, total: int, steps_per_epoch: int) 
 
 
 class EarlyStopping:
-    """Tracks the monitored value; ``step`` says whether it improved, ``should_stop`` when to halt."""
+    """Early stopping, as a training callback: the one way ``fit`` stops on a stalled validation figure.
 
-    def __init__(self, patience: int | None, min_delta: float = 0.0, mode: str = "min"):
-        self.patience, self.min_delta, self.mode = patience, min_delta, mode
+    Goodfellow, Bengio & Courville, "Deep Learning", 2016, Sec. 7.8, Algorithm 7.1: ``step(value)``
+    says whether the monitored value beat the best so far by more than ``min_delta``; ``should_stop``
+    is True after ``patience`` epochs in a row without an improvement (never when patience is None).
+    As a callback, ``stopper(epoch, figures, model)`` steps on ``figures[monitor]``, calls
+    ``on_improve(epoch, model)`` when it improved, and returns ``should_stop``. ``fit`` builds one from
+    ``TrainConfig`` (patience, min_delta, monitor) and runs it before the callbacks it is given.
+    """
+
+    def __init__(
+        self,
+        patience: int | None,
+        min_delta: float = 0.0,
+        mode: str = "min",
+        monitor: str = "val_loss",
+        on_improve: Callable[[int, nn.Module], None] | None = None,
+    ):
+        self.patience, self.min_delta, self.mode, self.monitor = patience, min_delta, mode, monitor
+        self.on_improve = on_improve
         self.best = math.inf if mode == "min" else -math.inf
         self.bad_epochs = 0
 
@@ -164,6 +183,11 @@ class EarlyStopping:
     @property
     def should_stop(self) -> bool:
         return self.patience is not None and self.bad_epochs >= self.patience
+
+    def __call__(self, epoch: int, figures: dict, model: nn.Module) -> bool:
+        if self.step(figures[self.monitor]) and self.on_improve is not None:
+            self.on_improve(epoch, model)
+        return self.should_stop
 
 
 def split_train_val(x: torch.Tensor, y: torch.Tensor, val_fraction: float, seed: int = 0):
@@ -221,6 +245,179 @@ def evaluate(model, x, y, batch_size=512, device=None, transform=to_float, amp=T
     return total_loss / len(x), correct / len(x)
 
 
+@dataclass
+class _Run:
+    """One call of ``fit``: the model, its data on the device, the optimizer, the schedule and the clock."""
+
+    model: nn.Module
+    config: TrainConfig
+    device: torch.device
+    transform: Callable
+    augment: Callable | None
+    x: torch.Tensor
+    y: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    optimizer: torch.optim.Optimizer
+    schedule: torch.optim.lr_scheduler.LambdaLR | None = None
+    t_start: float = 0.0  # when training began (perf_counter), for the time budget
+    # the last validation pass's duration: under a time budget, kept free for the final one
+    val_s: float = 0.0
+
+    def out_of_time(self) -> bool:
+        budget = self.config.time_budget_s
+        return budget is not None and time.perf_counter() - self.t_start + self.val_s >= budget
+
+
+def _channels_last(transform: Callable) -> Callable:
+    def to_nhwc(images: torch.Tensor) -> torch.Tensor:
+        return transform(images).contiguous(memory_format=torch.channels_last)
+
+    return to_nhwc
+
+
+def _setup(model, x, y, config: TrainConfig, x_val, y_val, device, transform, augment) -> _Run:
+    """Check the data, hold out a validation split if none is given, move model and data to the device."""
+    if len(x) == 0:
+        raise ValueError("the training set is empty: check the data loading step")
+    if len(x) != len(y):
+        raise ValueError(f"{len(x)} images but {len(y)} labels")
+    if x_val is None:
+        x, y, x_val, y_val = split_train_val(x, y, config.val_fraction, config.seed)
+    device = torch.device(device) if device is not None else pick_device()
+    model.to(device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+        transform = _channels_last(transform)
+    x, y = x.to(device), y.to(device)
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    if not trainable:
+        raise ValueError("the model has no trainable parameters (every requires_grad is False)")
+    optimizer = make_optimizer(trainable, config)
+    return _Run(model, config, device, transform, augment, x, y, x_val, y_val, optimizer)
+
+
+def _start(run: _Run, label: str) -> tuple[History, int, float | None]:
+    """(history, first epoch, best monitored value): a new run, or the checkpoint's when resuming."""
+    config = run.config
+    if not (config.resume and config.checkpoint and Path(config.checkpoint).exists()):
+        return History(label=label), 1, None
+    ckpt = load_checkpoint(config.checkpoint, run.model, run.optimizer, map_location=run.device)
+    history = ckpt["history"]
+    best = history.best(config.monitor)
+    print(f"resumed from {config.checkpoint} after epoch {ckpt['epoch']}")
+    return history, ckpt["epoch"] + 1, best
+
+
+class _KeepBest:
+    """What ``fit``'s EarlyStopping calls on every improvement: it keeps the best epoch's weights.
+
+    In memory, for ``restore_best``, and in ``config.checkpoint`` (weights, optimizer, epoch, history).
+    """
+
+    def __init__(self, run: _Run, history: History):
+        self.run, self.history = run, history
+        self.state = copy.deepcopy(run.model.state_dict())
+
+    def __call__(self, epoch: int, model: nn.Module) -> None:
+        self.history.best_epoch = epoch
+        self.state = copy.deepcopy(model.state_dict())
+        if self.run.config.checkpoint:
+            save_checkpoint(self.run.config.checkpoint, model, self.run.optimizer, epoch, self.history)
+
+
+def _early_stopping(config: TrainConfig, on_improve: _KeepBest, best: float | None) -> EarlyStopping:
+    mode = "min" if config.monitor == "val_loss" else "max"
+    stopper = EarlyStopping(config.patience, config.min_delta, mode, config.monitor, on_improve)
+    if best is not None:  # resumed: improvements are counted against the checkpoint's best
+        stopper.best = best
+    return stopper
+
+
+def _schedule(run: _Run, done: int, total: int, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    """The learning rate of ``config.schedule`` from step ``done`` on; starts the clock of the time budget."""
+    config, budget = run.config, run.config.time_budget_s
+    for group in run.optimizer.param_groups:
+        group["lr"] = group["initial_lr"] = config.lr
+    run.t_start = time.perf_counter()
+
+    def factor(s: int) -> float:
+        """The schedule at ``step``; under a time budget, the total is projected from the elapsed time."""
+        step = s + done
+        if budget is None or step == done:
+            return lr_factor(config, step, total, steps_per_epoch)
+        spent = (time.perf_counter() - run.t_start) / budget  # fraction of this call's budget spent
+        # steps before a resume count as done; the ones of this call are projected from their pace
+        projected = done + max(step - done + 1, math.ceil((step - done) / spent)) if spent > 0 else total
+        return lr_factor(config, step, min(projected, total), steps_per_epoch)
+
+    return torch.optim.lr_scheduler.LambdaLR(run.optimizer, factor)
+
+
+def _train_batches(run: _Run, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, int, bool]:
+    """One pass over the shuffled training set, or until the time budget runs out.
+
+    Returns (summed loss, correct predictions, images seen, whether the budget ran out).
+    """
+    config, device = run.config, run.device
+    seen, loss_sum, correct, out_of_time = 0, 0.0, 0, False
+    for idx in torch.randperm(len(run.x), generator=gen).to(device).split(config.batch_size):
+        xb, yb = run.transform(run.x[idx]), run.y[idx]
+        if run.augment is not None:
+            xb = run.augment(xb)
+        with torch.autocast(
+            device_type=device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"
+        ):
+            logits = run.model(xb)
+            loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        run.optimizer.step()
+        run.schedule.step()
+        loss_sum += loss.detach() * len(idx)
+        correct += (logits.argmax(-1) == yb).sum()
+        seen += len(idx)
+        out_of_time = run.out_of_time()
+        if out_of_time:
+            break
+    return loss_sum, correct, seen, out_of_time
+
+
+def _epoch(run: _Run, epoch: int, gen: torch.Generator) -> tuple[dict, bool]:
+    """Train one epoch, then validate: (the epoch's row of figures, whether the time budget ran out)."""
+    run.model.train()
+    t0 = time.perf_counter()
+    loss_sum, correct, seen, out_of_time = _train_batches(run, gen)
+    train_s = time.perf_counter() - t0
+    t_val = time.perf_counter()
+    val_loss, val_acc = evaluate(
+        run.model, run.x_val, run.y_val, device=run.device, transform=run.transform, amp=run.config.amp
+    )
+    run.val_s = time.perf_counter() - t_val
+    row = dict(
+        epoch=epoch,
+        train_loss=loss_sum.item() / seen,
+        train_acc=correct.item() / seen,
+        val_loss=val_loss,
+        val_acc=val_acc,
+        lr=run.optimizer.param_groups[0]["lr"],
+        time_s=time.perf_counter() - t0,
+        images=seen,
+        images_per_s=seen / train_s,
+    )
+    return row, out_of_time
+
+
+def _show(bar, run: _Run, epoch: int, row: dict, out_of_time: bool) -> None:
+    """The epoch's validation figures on the progress bar; under a time budget, the epochs still to come."""
+    bar.set_postfix(val_acc=f"{row['val_acc']:.4f}", val_loss=f"{row['val_loss']:.4f}")
+    budget = run.config.time_budget_s
+    if budget is not None and not out_of_time:  # the epochs the rest of the budget will take
+        left = budget - (time.perf_counter() - run.t_start)
+        bar.total = min(run.config.epochs, epoch + max(1, math.ceil(left / row["time_s"])))
+        bar.refresh()
+
+
 def fit(
     model: nn.Module,
     x: torch.Tensor,
@@ -240,114 +437,29 @@ def fit(
     x: (N, C, H, W) uint8 or float images, y: (N,) labels. Without x_val, ``config.val_fraction``
     of x is held out. ``augment`` runs on each float batch on the device (training only). After
     every epoch each callback is called as ``callback(epoch, figures, model)``; training stops
-    after an epoch for which any of them returns True. Only parameters with ``requires_grad``
-    are optimised.
+    after an epoch for which any of them returns True. The first callback is always the
+    :class:`EarlyStopping` built from ``config.patience``, ``min_delta`` and ``monitor``, which also
+    keeps the best epoch's weights. A ``config.time_budget_s`` that runs out ends the run as well
+    (that is not early stopping). Only parameters with ``requires_grad`` are optimised.
     """
-    if len(x) == 0:
-        raise ValueError("the training set is empty: check the data loading step")
-    if len(x) != len(y):
-        raise ValueError(f"{len(x)} images but {len(y)} labels")
-    if x_val is None:
-        x, y, x_val, y_val = split_train_val(x, y, config.val_fraction, config.seed)
-    device = torch.device(device) if device is not None else pick_device()
-    model.to(device)
-    if config.channels_last:
-        model.to(memory_format=torch.channels_last)
-        base_transform = transform
-        transform = lambda images: base_transform(images).contiguous(memory_format=torch.channels_last)  # noqa: E731
-    x, y = x.to(device), y.to(device)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    if not trainable:
-        raise ValueError("the model has no trainable parameters (every requires_grad is False)")
-    optimizer = make_optimizer(trainable, config)
-    steps_per_epoch = math.ceil(len(x) / config.batch_size)
-    total = config.epochs * steps_per_epoch
-    history, start_epoch = History(label=label), 1
-    stopper = EarlyStopping(
-        config.patience, config.min_delta, "min" if config.monitor == "val_loss" else "max"
-    )
-    if config.resume and config.checkpoint and Path(config.checkpoint).exists():
-        ckpt = load_checkpoint(config.checkpoint, model, optimizer, map_location=device)
-        history, start_epoch = ckpt["history"], ckpt["epoch"] + 1
-        stopper.best = history.best(config.monitor)
-        print(f"resumed from {config.checkpoint} after epoch {ckpt['epoch']}")
+    run = _setup(model, x, y, config, x_val, y_val, device, transform, augment)
+    history, start_epoch, best = _start(run, label)
+    keep_best = _KeepBest(run, history)
+    callbacks = (_early_stopping(config, keep_best, best), *callbacks)
+    steps_per_epoch = math.ceil(len(run.x) / config.batch_size)
     done = (start_epoch - 1) * steps_per_epoch  # steps already taken before a resume
-    for group in optimizer.param_groups:
-        group["lr"] = group["initial_lr"] = config.lr
-    t_start, budget = time.perf_counter(), config.time_budget_s
-
-    def factor(step: int) -> float:
-        """The schedule at ``step``; under a time budget, the total is projected from the elapsed time."""
-        if budget is None or step == done:
-            return lr_factor(config, step, total, steps_per_epoch)
-        progress = (time.perf_counter() - t_start) / budget  # fraction of this call's budget spent
-        # steps before a resume count as done; the ones of this call are projected from their pace
-        projected = (
-            done + max(step - done + 1, math.ceil((step - done) / progress)) if progress > 0 else total
-        )
-        return lr_factor(config, step, min(projected, total), steps_per_epoch)
-
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: factor(s + done))
-    val_s = 0.0  # the last validation pass's duration: under a time budget, kept free for the final one
-    best_state = copy.deepcopy(model.state_dict())
+    run.schedule = _schedule(run, done, config.epochs * steps_per_epoch, steps_per_epoch)
     gen = torch.Generator(device="cpu").manual_seed(config.seed + start_epoch)
     bar = tqdm(range(start_epoch, config.epochs + 1), desc=label, disable=not progress)
     for epoch in bar:
-        model.train()
-        t0, seen, loss_sum, correct, out_of_time = time.perf_counter(), 0, 0.0, 0, False
-        for idx in torch.randperm(len(x), generator=gen).to(device).split(config.batch_size):
-            xb, yb = transform(x[idx]), y[idx]
-            if augment is not None:
-                xb = augment(xb)
-            with torch.autocast(
-                device_type=device.type, dtype=torch.bfloat16, enabled=config.amp and device.type == "cuda"
-            ):
-                logits = model(xb)
-                loss = F.cross_entropy(logits.float(), yb, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            loss_sum += loss.detach() * len(idx)
-            correct += (logits.argmax(-1) == yb).sum()
-            seen += len(idx)
-            out_of_time = budget is not None and time.perf_counter() - t_start + val_s >= budget
-            if out_of_time:
-                break
-        train_s = time.perf_counter() - t0
-        t_val = time.perf_counter()
-        val_loss, val_acc = evaluate(model, x_val, y_val, device=device, transform=transform, amp=config.amp)
-        val_s = time.perf_counter() - t_val
-        row = dict(
-            epoch=epoch,
-            train_loss=loss_sum.item() / seen,
-            train_acc=correct.item() / seen,
-            val_loss=val_loss,
-            val_acc=val_acc,
-            lr=optimizer.param_groups[0]["lr"],
-            time_s=time.perf_counter() - t0,
-            images=seen,
-            images_per_s=seen / train_s,
-        )
+        row, out_of_time = _epoch(run, epoch, gen)
         history.epochs.append(row)
-        bar.set_postfix(val_acc=f"{val_acc:.4f}", val_loss=f"{val_loss:.4f}")
-        if budget is not None and not out_of_time:  # the epochs the rest of the budget will take
-            left = budget - (time.perf_counter() - t_start)
-            bar.total = min(config.epochs, epoch + max(1, math.ceil(left / row["time_s"])))
-            bar.refresh()
-        if stopper.step(row[config.monitor]):
-            history.best_epoch = epoch
-            best_state = copy.deepcopy(model.state_dict())
-            if config.checkpoint:
-                save_checkpoint(config.checkpoint, model, optimizer, epoch, history)
-        asked_to_stop = [
-            bool(cb(epoch, dict(row), model)) for cb in callbacks
-        ]  # every callback sees every epoch
-        if stopper.should_stop or any(asked_to_stop):
+        _show(bar, run, epoch, row, out_of_time)
+        if any([bool(cb(epoch, dict(row), model)) for cb in callbacks]):  # every callback sees every epoch
             history.stopped_early = True
             break
         if out_of_time:
             break
     if config.restore_best:
-        model.load_state_dict(best_state)  # the best epoch's weights, not the last
+        model.load_state_dict(keep_best.state)  # the best epoch's weights, not the last
     return history

@@ -75,36 +75,36 @@ def scaled_dot_product_attention(
 
 def self_attention(
     x: torch.Tensor,
-    W_Q: torch.Tensor,
-    W_K: torch.Tensor,
-    W_V: torch.Tensor,
+    W_q: torch.Tensor,
+    W_k: torch.Tensor,
+    W_v: torch.Tensor,
     mask: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Single-head self-attention on token rows x (..., n, d) with W_Q, W_K (d, d_k), W_V (d, d_v).
+    """Single-head self-attention on token rows x (..., n, d) with W_q, W_k (d, d_k), W_v (d, d_v).
 
-    q_i = x_i W_Q, k_i = x_i W_K, v_i = x_i W_V for every token, then Eq. (1).
+    q_i = x_i W_q, k_i = x_i W_k, v_i = x_i W_v for every token, then Eq. (1).
     """
     d = x.shape[-1]
-    for name, W in (("W_Q", W_Q), ("W_K", W_K), ("W_V", W_V)):
+    for name, W in (("W_q", W_q), ("W_k", W_k), ("W_v", W_v)):
         if W.dim() != 2 or W.shape[0] != d:
             raise ValueError(
                 f"{name} must be (d, _) = ({d}, _) to multiply x (..., n, {d}); got {tuple(W.shape)}"
             )
     # (..., n, d) @ (d, d_k) -> (..., n, d_k), and likewise for keys and values
-    q, k, v = x @ W_Q, x @ W_K, x @ W_V
+    q, k, v = x @ W_q, x @ W_k, x @ W_v
     return scaled_dot_product_attention(q, k, v, mask)
 
 
 class SelfAttention(nn.Module):
-    """Thin module around :func:`self_attention`, storing W_Q, W_K, W_V as the lecture writes them."""
+    """Thin module around :func:`self_attention` holding W_q, W_k, W_v (the lecture's W_Q, W_K, W_V)."""
 
     def __init__(self, d: int, d_k: int, d_v: int | None = None):
         super().__init__()
         d_v = d_k if d_v is None else d_v
         scale = 1.0 / math.sqrt(d)  # keeps q, k, v at unit scale for unit-scale x
-        self.W_Q = nn.Parameter(torch.randn(d, d_k) * scale)
-        self.W_K = nn.Parameter(torch.randn(d, d_k) * scale)
-        self.W_V = nn.Parameter(torch.randn(d, d_v) * scale)
+        self.W_q = nn.Parameter(torch.randn(d, d_k) * scale)
+        self.W_k = nn.Parameter(torch.randn(d, d_k) * scale)
+        self.W_v = nn.Parameter(torch.randn(d, d_v) * scale)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self_attention(x, self.W_Q, self.W_K, self.W_V, mask)
+        return self_attention(x, self.W_q, self.W_k, self.W_v, mask)

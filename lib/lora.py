@@ -22,6 +22,15 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
 
+# The low-rank factors' names: A and B in LoRALinear (the paper's letters, as notebook 07's Part 1 and
+# its hidden tests write them), lora_A and lora_B in LoRAPacked (loralib's and peft's names, as Part 4).
+LORA_FACTORS = ("A", "B", "lora_A", "lora_B")
+
+
+def _is_lora_factor(name: str) -> bool:
+    """Whether a parameter or state_dict name ("blocks.0.attn.W_q.A", "...in_proj_weight.0.lora_B") is one."""
+    return name.rpartition(".")[2] in LORA_FACTORS
+
 
 def _init_A(A: torch.Tensor) -> None:
     nn.init.kaiming_uniform_(A, a=math.sqrt(5))  # as nn.Linear and loralib initialise A
@@ -108,16 +117,17 @@ def freeze_except_lora(model: nn.Module, trainable=("head",)) -> tuple[int, int]
     """
     keep = tuple(trainable)
     for name, p in model.named_parameters():
-        leaf = name.rpartition(".")[2]
-        is_lora = leaf in ("A", "B") or ".lora_" in name or name.startswith("lora_")
         in_kept = any(name == k or name.startswith(k + ".") or f".{k}." in name for k in keep)
-        p.requires_grad_(is_lora or in_kept)
+        p.requires_grad_(_is_lora_factor(name) or in_kept)
     n_all = sum(p.numel() for p in model.parameters())
     return sum(p.numel() for p in model.parameters() if p.requires_grad), n_all
 
 
 def merge_lora(model: nn.Module) -> nn.Module:
-    """Replace every LoRALinear by a plain nn.Linear holding W_0 + (alpha/r) B A: the base model's shape and cost."""
+    """Replace every LoRALinear by a plain nn.Linear holding W_0 + (alpha/r) B A.
+
+    The result has the base model's shape and cost; packed parametrizations are folded in as well.
+    """
     for name, m in list(model.named_modules()):
         if isinstance(m, LoRALinear):
             m.merge()
@@ -186,13 +196,10 @@ def add_lora_packed(model: nn.Module, r: int = 8, alpha: float = 16, enable=(Tru
 
 
 def lora_state_dict(model: nn.Module, extra=("head",)) -> dict[str, torch.Tensor]:
-    """Only what fine-tuning changed: LoRA's A and B (and the modules in ``extra``), for a small adapter file."""
+    """Only what fine-tuning changed, for a small adapter file: LoRA's factors and the ``extra`` modules."""
 
     def wanted(k: str) -> bool:
-        leaf = k.rpartition(".")[2]
-        return leaf in ("A", "B", "lora_A", "lora_B") or any(
-            k.startswith(e + ".") or f".{e}." in k for e in extra
-        )
+        return _is_lora_factor(k) or any(k.startswith(e + ".") or f".{e}." in k for e in extra)
 
     return {k: v.detach().clone() for k, v in model.state_dict().items() if wanted(k)}
 

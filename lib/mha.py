@@ -87,7 +87,10 @@ class MultiHeadAttention(nn.Module):
         return self.W_o(merge_heads(out)), None  # (B, h, N, d_k) -> (B, N, D)
 
     def _plain_projections(self) -> bool:
-        """True when W_q, W_k, W_v are plain nn.Linear layers (not replaced, e.g. by LoRA; no hooks) with alike biases."""
+        """True when W_q, W_k, W_v are plain nn.Linear layers with alike biases.
+
+        Not when one was replaced (e.g. by LoRA) or carries hooks: then q, k, v are computed one by one.
+        """
         Ws = (self.W_q, self.W_k, self.W_v)
         return (
             all(type(W) is nn.Linear and not (W._forward_hooks or W._forward_pre_hooks) for W in Ws)

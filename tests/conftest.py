@@ -42,6 +42,22 @@ def mirror() -> Path:
 
 
 @pytest.fixture(scope="session")
+def examples_batch(tmp_path_factory):
+    """Every example submission of every notebook, graded once for the session as `autograder grade --jobs 2`
+    does it (two shards in worker processes, merged into one gradebook): (work folder, rows, examples).
+    test_grading.py checks it; test_shards.py compares a serial run and separate shards with it."""
+    from autograder.cli import main
+    from autograder.examples import load_examples
+    from autograder.nbg import assignments
+    from autograder.report import load
+
+    work = tmp_path_factory.mktemp("grading") / "work"
+    rc = main(["grade", "--jobs", "2", "--work", str(work)])
+    examples = [e for name in assignments(REPO) for e in load_examples(name)]
+    return work, load(work / "results.json"), examples, rc
+
+
+@pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
 

@@ -109,21 +109,21 @@ def test_non_boolean_mask_is_refused():
 def test_self_attention_and_module():
     g = torch.Generator().manual_seed(5)
     x = torch.randn(2, 5, 10, generator=g)
-    W_Q, W_K, W_V = (
+    W_q, W_k, W_v = (
         torch.randn(10, 3, generator=g),
         torch.randn(10, 3, generator=g),
         torch.randn(10, 4, generator=g),
     )
-    out, w = self_attention(x, W_Q, W_K, W_V)
-    torch.testing.assert_close(out, F.scaled_dot_product_attention(x @ W_Q, x @ W_K, x @ W_V))
-    torch.testing.assert_close(w, torch.softmax((x @ W_Q) @ (x @ W_K).transpose(1, 2) / math.sqrt(3), dim=-1))
+    out, w = self_attention(x, W_q, W_k, W_v)
+    torch.testing.assert_close(out, F.scaled_dot_product_attention(x @ W_q, x @ W_k, x @ W_v))
+    torch.testing.assert_close(w, torch.softmax((x @ W_q) @ (x @ W_k).transpose(1, 2) / math.sqrt(3), dim=-1))
     m = SelfAttention(10, 3, 4)
-    assert m.W_Q.shape == (10, 3) and m.W_V.shape == (10, 4)
+    assert m.W_q.shape == (10, 3) and m.W_v.shape == (10, 4)
     assert sum(p.numel() for p in m.parameters()) == 10 * 3 * 2 + 10 * 4
     out, w = m(x, causal_mask(5))
     with torch.no_grad():
-        expected = F.scaled_dot_product_attention(x @ m.W_Q, x @ m.W_K, x @ m.W_V, is_causal=True)
+        expected = F.scaled_dot_product_attention(x @ m.W_q, x @ m.W_k, x @ m.W_v, is_causal=True)
     torch.testing.assert_close(out.detach(), expected)
     assert (w.triu(1) == 0).all()  # no query looks ahead
-    with pytest.raises(ValueError, match="W_K must be"):
-        self_attention(x, W_Q, torch.randn(9, 3), W_V)
+    with pytest.raises(ValueError, match="W_k must be"):
+        self_attention(x, W_q, torch.randn(9, 3), W_v)

@@ -34,7 +34,8 @@ def test_the_opening_box_states_the_points_the_gradebook_will_hold(name):
         opening,
     )
     assert m, (
-        f"{name}: the opening cell needs 'How this notebook is graded (A points autograded, M by hand, T in all)'"
+        f"{name}: the opening cell needs "
+        "'How this notebook is graded (A points autograded, M by hand, T in all)'"
     )
     assert tuple(map(int, m.groups())) == (auto, manual, auto + manual), f"{name}: the box says {m.groups()}"
     assert "**Allowed.**" in opening and "Not allowed" in opening, (
@@ -80,5 +81,6 @@ def test_visible_checks_stop_run_all_instead_of_printing_true_or_false(name):
     for cell in _nb("release", name).cells:
         if cell.cell_type == "code":
             assert not re.search(r"print\(.*(allclose|torch\.equal)\(", cell.source), (
-                f"{name}: a check that only prints True/False; use course.checks.check_close/check_equal:\n{cell.source}"
+                f"{name}: a check that only prints True/False; "
+                f"use course.checks.check_close/check_equal:\n{cell.source}"
             )

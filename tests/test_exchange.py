@@ -14,15 +14,16 @@ import sys
 import nbformat
 import pytest
 
-from autograder.as_submitted import RERUN, SUBMITTED
 from autograder.examples import Example, build, load_examples
 from autograder.feedback import html_text, leaked_lines
-from autograder.grading import grade
 from autograder.nbg import REPO, nbgrader
+from autograder.pipeline import grade
+from autograder.steps import RERUN, SUBMITTED
+from course.settings import course_id
 
 pytestmark = pytest.mark.slow
 A = "03_self_attention"
-COURSE = "dl-course"
+COURSE = course_id(REPO)  # nbgrader_config.py says it
 
 
 def _as(user: str, args: list[str], cwd, exchange) -> subprocess.CompletedProcess:
@@ -79,7 +80,7 @@ def test_round_trip(tmp_path):
     assert sorted(p.name for p in (course / "submitted").iterdir()) == ["alice", "bob"]
 
     work = tmp_path / "work"
-    results, _ = grade(REPO, work, [A], course / "submitted")
+    results = grade(REPO, work, [A], course / "submitted")
     assert {r.student: r.score for r in results} == {
         "alice": mistakes["reference"].expected_score,
         "bob": mistakes["forgot_scaling"].expected_score,

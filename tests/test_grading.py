@@ -6,21 +6,20 @@ import pytest
 
 from autograder.cli import main
 from autograder.examples import load_examples
-from autograder.grading import compare_expected, grade, table
 from autograder.nbg import REPO, AutograderError, assignments
-from autograder.shards import _load_results
+from autograder.pipeline import grade
+from autograder.report import compare_expected, table
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def graded(tmp_path_factory):
-    # every example of every notebook, in two parallel shards merged into one gradebook (the serial path
-    # is graded in tests/test_shards.py, which also checks that both give the same scores)
-    work = tmp_path_factory.mktemp("grading") / "work"
-    main(["grade", "--jobs", "2", "--work", str(work)])
-    examples = [e for name in assignments(REPO) for e in load_examples(name)]
-    return work, _load_results(work), examples
+def graded(examples_batch):
+    # every example of every notebook, in two parallel shards merged into one gradebook (conftest.py; the
+    # serial path is graded in tests/test_shards.py, which also checks that both give the same scores)
+    work, results, examples, rc = examples_batch
+    assert rc == 0
+    return work, results, examples
 
 
 def test_examples_get_expected_scores(graded):
@@ -117,5 +116,5 @@ def test_grade_folder_of_submissions(graded, tmp_path, capsys):
 def test_refuses_to_empty_a_foreign_folder(tmp_path):
     (tmp_path / "precious.txt").write_text("keep me")
     with pytest.raises(AutograderError, match="refusing to empty it"):
-        grade(REPO, tmp_path)
+        grade(REPO, tmp_path, ["03"], tmp_path)
     assert (tmp_path / "precious.txt").read_text() == "keep me"

@@ -1,4 +1,5 @@
-"""The hostile battery (autograder/examples/hostile/): each attack graded beside an honest classmate, in one batch.
+"""The hostile battery (autograder/examples/hostile/): each attack graded beside an honest classmate,
+in one batch.
 
 Each example states the score nbgrader must give and the integrity row the grader must write; the
 issue's list of attacks is checked to be covered. Then the batch is interrupted and re-run.
@@ -9,9 +10,9 @@ import os
 
 import pytest
 
-from autograder.examples import EXAMPLES_DIR, load_examples
-from autograder.grading import compare_expected, grade, table
+from autograder.examples import EXAMPLES_DIR, grade_examples, load_examples
 from autograder.nbg import REPO
+from autograder.report import compare_expected, table
 from autograder.sandbox import SandboxConfig, probe
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not probe()[0], reason=f"no sandbox here: {probe()[1]}")]
@@ -20,7 +21,7 @@ HOSTILE = EXAMPLES_DIR / "hostile"
 
 
 def _grade(work):
-    return grade(REPO, work, [A], sandbox=SandboxConfig(), cell_timeout=20, examples_dir=HOSTILE)
+    return grade_examples(REPO, work, [A], HOSTILE, sandbox=SandboxConfig(), cell_timeout=20)
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,11 @@
-"""The integrity report's intake and readers: every odd submission gets a clear row, none crashes the batch."""
+"""The integrity report's intake and readers: every odd submission gets a clear row, none crashes a batch."""
 
 import copy
 
 import nbformat
 
 from autograder import integrity
+from autograder.intake import Intake
 from autograder.nbg import REPO, assignments, notebooks
 
 A = "03_self_attention"
@@ -33,7 +34,7 @@ def _intake(tmp_path, files: dict[str, str]):
     for name, text in files.items():
         (folder / name).write_text(text)
     dest = tmp_path / "submitted" / "mallory" / A
-    flags = integrity.intake("mallory", A, folder, _release(), _others(), dest)
+    flags = Intake(A, _release(), _others()).take("mallory", folder, dest)
     return flags, sorted(p.name for p in dest.glob("*.ipynb")) if dest.exists() else []
 
 
@@ -71,7 +72,8 @@ def test_another_assignments_notebook_is_refused_under_either_name(tmp_path):
         tmp_path / "b", {NB: _text(_release()[NB]), "04_multi_head_attention.ipynb": other}
     )
     assert copied == [NB] and [f.what for f in flags] == [
-        "04_multi_head_attention.ipynb is a notebook of assignment 04_multi_head_attention, not 03_self_attention: not graded"
+        "04_multi_head_attention.ipynb is a notebook of assignment 04_multi_head_attention, "
+        "not 03_self_attention: not graded"
     ]
 
 

@@ -59,7 +59,8 @@ def test_dot_product_depends_only_on_offset():
     for k in (0, 1, 5, 17):
         diag = torch.diagonal(dots, offset=k)
         torch.testing.assert_close(diag, diag[0].expand_as(diag), atol=1e-5, rtol=0)
-        # sum over the 16 (sin, cos) pairs of sin a sin b + cos a cos b = cos(omega_i k), omega_i = 1 / 10000^(2i/32)
+        # sum over the 16 (sin, cos) pairs of sin a sin b + cos a cos b = cos(omega_i k),
+        # omega_i = 1 / 10000^(2i/32)
         expected = sum(math.cos(k / 10000 ** (2 * i / 32)) for i in range(16))
         assert diag[0].item() == pytest.approx(expected, abs=1e-5)
 

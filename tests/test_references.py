@@ -34,7 +34,8 @@ def test_every_reference_a_hidden_test_reads_has_a_fixture_and_every_fixture_is_
 
 
 def test_no_notebook_cell_imports_lib_or_autograder():
-    # graded kernels cannot import them (the sandbox does not hold them); hidden tests use course.grading.reference
+    # graded kernels cannot import them (the sandbox does not hold them); hidden tests use
+    # course.grading.reference
     for name in assignments(REPO):
         for c in _cells(name):
             if c.cell_type != "code":

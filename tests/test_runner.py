@@ -70,7 +70,3 @@ def test_a_relative_data_dir_and_out_mean_the_callers_folder(tmp_path, capsys, r
     assert rc == 0, capsys.readouterr().out
     m = json.loads((tmp_path / "runs" / "smoke" / "98_where" / "where.metrics.json").read_text())
     assert m["metrics"] == {"data_dir": str(tmp_path / "data")}
-    from autograder.nbg import ENV_DATA_DIR
-    from course.data import ENV_DATA_DIR as COURSES
-
-    assert ENV_DATA_DIR == COURSES

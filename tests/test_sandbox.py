@@ -7,8 +7,9 @@ import nbformat
 import pytest
 
 from autograder.examples import Example, build
-from autograder.grading import grade, table
 from autograder.nbg import REPO
+from autograder.pipeline import grade
+from autograder.report import table
 from autograder.sandbox import SandboxConfig, bwrap_command, probe
 
 pytestmark = pytest.mark.slow
@@ -91,11 +92,11 @@ def test_sandbox_blocks_reading_the_solutions_and_the_network(tmp_path):
     try:
         subs = _submit(tmp_path, listener.port)
         # without the sandbox the attacks work: the stolen solution scores, the grader's loopback hears it
-        plain, _ = grade(REPO, tmp_path / "plain", [ASSIGNMENT], subs, sandbox=False)
+        plain = grade(REPO, tmp_path / "plain", [ASSIGNMENT], subs, sandbox=False)
         assert _cell(plain, "test_scaled_dot_product_attention").score > 0
         assert b"leaked" in listener.received and plain[0].sandbox == "unsandboxed"
         listener.received.clear()
-        boxed, _ = grade(REPO, tmp_path / "boxed", [ASSIGNMENT], subs, sandbox=SandboxConfig())
+        boxed = grade(REPO, tmp_path / "boxed", [ASSIGNMENT], subs, sandbox=SandboxConfig())
     finally:
         listener.close()
     assert boxed[0].sandbox == "sandboxed" and "sandboxed" in table(boxed)
@@ -130,7 +131,8 @@ try:
     open({str(REPO / "course" / "x.txt")!r}, "w")
 except OSError as e:
     print("course read-only:", type(e).__name__)
-print("DATA", resource.getrlimit(resource.RLIMIT_DATA)[0], "NPROC", resource.getrlimit(resource.RLIMIT_NPROC)[0])
+limits = resource.getrlimit(resource.RLIMIT_DATA)[0], resource.getrlimit(resource.RLIMIT_NPROC)[0]
+print("DATA", limits[0], "NPROC", limits[1])
 try:
     bytearray(2 * 2**30)
 except MemoryError:
@@ -165,7 +167,7 @@ def test_an_endless_loop_is_killed_at_the_wall_time_limit_and_the_batch_goes_on(
         nbformat.write(
             build(Example(student, ASSIGNMENT, NOTEBOOK, "", "solution", replace=replace), src, rel), dest
         )
-    results, _ = grade(
+    results = grade(
         REPO, tmp_path / "work", [ASSIGNMENT], tmp_path / "subs", sandbox=SandboxConfig(wall_s=45)
     )  # the honest notebook needs ~5 s
     by = {r.student: r for r in results}

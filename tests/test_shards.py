@@ -6,10 +6,9 @@ import sys
 
 import pytest
 
-from autograder.cli import main
-from autograder.grading import grade
+from autograder.cli import main, parse_shard
+from autograder.examples import grade_examples
 from autograder.nbg import REPO, AutograderError
-from autograder.shards import parse_shard
 
 pytestmark = pytest.mark.slow
 A = "03_self_attention"
@@ -31,20 +30,17 @@ def _cells(results):
 @pytest.fixture(scope="module")
 def serial(tmp_path_factory):
     work = tmp_path_factory.mktemp("serial") / "work"
-    results, _ = grade(REPO, work, [A])
+    results, _ = grade_examples(REPO, work, [A])
     return work, results
 
 
-def test_jobs_give_the_serial_scores(serial, tmp_path):
+def test_jobs_give_the_serial_scores(serial, examples_batch):
+    # the session's batch of every example, graded as `--jobs 2` (conftest.py), against this serial run
     work, results = serial
-    assert main(["grade", "03", "--jobs", "2", "--work", str(tmp_path / "par")]) == 0  # examples as expected
-    assert _grades(tmp_path / "par") == _grades(work)
-    import json
-
-    merged = json.loads((tmp_path / "par" / "results.json").read_text())
-    assert sorted((r["student"], c["grade_id"], c["score"]) for r in merged for c in r["cells"]) == _cells(
-        results
-    )
+    par, merged, _, rc = examples_batch
+    assert rc == 0  # examples as expected
+    assert _grades(par) == _grades(work)
+    assert _cells([r for r in merged if r.assignment == A]) == _cells(results)
 
 
 def test_shards_as_separate_processes_then_merge(serial, tmp_path):

@@ -307,3 +307,58 @@ def test_time_budget_drives_the_schedule_and_ends_on_time(monkeypatch):
     assert h["lr"][-1] < 0.02  # the cosine reached (nearly) zero when the time ran out
     with pytest.raises(ValueError, match="time_budget_s"):
         TrainConfig(time_budget_s=0)
+
+
+@pytest.mark.parametrize(
+    "monitor, values, patience, min_delta, stop_epoch, best_epoch",
+    [
+        # val_loss, patience 3, min_delta 0.02. By hand: 1 and 2 improve (best 0.80); 0.85 is worse (1 bad
+        # epoch); 0.79 gains only 0.01 <= min_delta (2); 0.795 (3 = patience): stop after epoch 5, best 2.
+        ("val_loss", [1.0, 0.8, 0.85, 0.79, 0.795, 0.80, 0.5], 3, 0.02, 5, 2),
+        # val_acc, patience 2: 1, 2 improve; 0.6 ties (1 bad epoch); 0.65 improves (0); 0.61 (1),
+        # 0.64 (2): stop after epoch 6, best 4.
+        ("val_acc", [0.5, 0.6, 0.6, 0.65, 0.61, 0.64, 0.9], 2, 0.0, 6, 4),
+    ],
+)
+def test_config_patience_is_the_first_callback_and_stops_on_a_hand_worked_curve(
+    monkeypatch, tmp_path, monitor, values, patience, min_delta, stop_epoch, best_epoch
+):
+    import course.train
+
+    curve = iter(values)
+
+    def scripted_evaluate(*args, **kwargs):  # the validation figures of each epoch, in order
+        v = next(curve)
+        return (v, 0.0) if monitor == "val_loss" else (1.0, v)
+
+    monkeypatch.setattr(course.train, "evaluate", scripted_evaluate)
+    seen, weights = [], {}
+
+    def record(epoch, figures, model):
+        seen.append(epoch)
+        weights[epoch] = {k: v.clone() for k, v in model.state_dict().items()}
+        return False
+
+    model, ckpt = _mlp(16, 8), tmp_path / "best.pt"
+    cfg = TrainConfig(
+        epochs=len(values),
+        batch_size=50,
+        patience=patience,
+        min_delta=min_delta,
+        monitor=monitor,
+        checkpoint=ckpt,
+    )
+    h = fit(
+        model,
+        torch.randn(100, 1, 2, 4),
+        torch.randint(0, 10, (100,)),
+        cfg,
+        device="cpu",
+        progress=False,
+        callbacks=[record],
+    )
+    assert h.stopped_early and len(h.epochs) == stop_epoch and h.best_epoch == best_epoch
+    assert seen == list(range(1, stop_epoch + 1))  # the stopping epoch still reaches every callback
+    assert load_checkpoint(ckpt, _mlp(16, 8))["epoch"] == best_epoch
+    for k, v in model.state_dict().items():  # restore_best: the weights after the best epoch
+        assert torch.equal(v, weights[best_epoch][k]), k

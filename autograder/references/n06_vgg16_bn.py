@@ -74,7 +74,7 @@ STOPPER_CURVES = [
 
 
 def test_early_stopper():
-    """lib's improve rule on every (value, best, min_delta, mode) an early stopper can ask about for these curves."""
+    """lib's improve rule on every (value, best, min_delta, mode) a stopper can ask about on these curves."""
     values = sorted({v for curve in STOPPER_CURVES for v in curve})
     table = {}
     for value in values:

@@ -11,7 +11,8 @@ import lib.mha as ref_mha
 
 
 def test_adapter():
-    # the layout the hidden test builds in the kernel: adapted q and v, a head, and a 'header' that is not the head
+    # the layout the hidden test builds in the kernel: adapted q and v, a head, and a 'header' that is
+    # not the head
     model = nn.ModuleDict(
         {"enc": ref_mha.MultiHeadAttention(8, 2), "head": nn.Linear(8, 2), "header": nn.Linear(2, 2)}
     )
