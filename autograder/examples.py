@@ -40,6 +40,7 @@ from pathlib import Path
 import nbformat
 import yaml
 
+from . import cells as kinds
 from .nbg import AutograderError
 
 EXAMPLES_DIR = Path(__file__).parent / "examples"
@@ -101,14 +102,6 @@ def load_examples(assignment: str, folder: Path = EXAMPLES_DIR) -> list[Example]
     return out
 
 
-def _by_grade_id(nb: nbformat.NotebookNode) -> dict[str, nbformat.NotebookNode]:
-    return {
-        c.metadata["nbgrader"]["grade_id"]: c
-        for c in nb.cells
-        if c.metadata.get("nbgrader", {}).get("grade_id")
-    }
-
-
 def solution_text(source_cell: nbformat.NotebookNode) -> str:
     """A source answer cell as a student who solved it would leave it: markers removed."""
     return _MARKER_LINE.sub("", source_cell.source)
@@ -119,27 +112,27 @@ def build(
 ) -> nbformat.NotebookNode:
     """The submitted notebook: the release with answer cells filled in as the example says."""
     nb = copy.deepcopy(release_nb)
-    cells, source_cells = _by_grade_id(nb), _by_grade_id(source_nb)
+    by_id, source_cells = kinds.graded(nb), kinds.graded(source_nb)
     if example.start == "solution":
-        for gid, cell in cells.items():
-            if cell.metadata["nbgrader"].get("solution"):
+        for gid, cell in by_id.items():
+            if kinds.is_answer(cell):
                 cell.source = solution_text(source_cells[gid])
     for gid, text in example.replace.items():
-        if gid not in cells or not cells[gid].metadata["nbgrader"].get("solution"):
-            answer_ids = [g for g, c in cells.items() if c.metadata["nbgrader"].get("solution")]
+        if gid not in by_id or not kinds.is_answer(by_id[gid]):
+            answer_ids = [g for g, c in by_id.items() if kinds.is_answer(c)]
             raise AutograderError(
                 f"example {example.student!r} of {example.assignment} replaces {gid!r}, which is not an "
                 f"answer cell of {example.notebook}; answer cells: {', '.join(answer_ids)}"
             )
-        cells[gid].source = text.rstrip("\n")
+        by_id[gid].source = text.rstrip("\n")
     for gid, text in example.edit.items():
-        if gid not in cells:
+        if gid not in by_id:
             raise AutograderError(
                 f"example {example.student!r} of {example.assignment} edits {gid!r}, "
                 f"which {example.notebook} lacks"
             )
-        cells[gid].source = text.rstrip("\n")
-    nb.cells = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in example.delete]
+        by_id[gid].source = text.rstrip("\n")
+    nb.cells = [c for c in nb.cells if kinds.grade_id(c) not in example.delete]
     nb.cells += [nbformat.v4.new_code_cell(text.rstrip("\n")) for text in example.append]
     return nb
 

@@ -23,6 +23,7 @@ import nbformat
 from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
+from . import cells
 from .nbg import AutograderError, assignments, nbgrader, notebooks
 from .release import REGION
 
@@ -35,8 +36,7 @@ class RedactTestTracebacks(Preprocessor):
     enabled = Bool(True, help="on unless switched off (nbconvert's preprocessors start off)").tag(config=True)
 
     def preprocess_cell(self, cell, resources, index):
-        meta = cell.metadata.get("nbgrader", {})
-        if cell.cell_type == "code" and meta.get("grade") and not meta.get("solution"):
+        if cell.cell_type == "code" and cells.is_test(cell):
             for out in cell.get("outputs", []):
                 if out.get("output_type") == "error":
                     out["traceback"] = [f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"]

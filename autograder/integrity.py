@@ -5,7 +5,7 @@ Three sources, each read by the grader outside the student's kernel:
 * the submitted notebook against the release (``autograder/intake.py``): malformed JSON, a notebook under the
   wrong name or of another assignment, missing or extra notebooks, edited or deleted test cells;
 * the sandbox launcher's log (``<work>/sandbox/events.jsonl``): the kernel guard's reports
-  (``autograder/kernel_guard.py``), kills at the wall-time limit, kernels that died or ended themselves;
+  (``autograder/sandbox/guard.py``), kills at the wall-time limit, kernels that died or ended themselves;
 * the autograded notebook: cells that timed out, hit the memory limit, or printed too much.
 
 ``write_csv`` writes ``integrity.csv`` (student, assignment, notebook, cell, what) beside grades.csv.

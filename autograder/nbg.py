@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 from course.settings import ENV_PROFILE, NBGRADER_CONFIG
@@ -112,3 +113,18 @@ def nbgrader(
             f"`nbgrader {' '.join(args)}` failed (exit {proc.returncode}); its log is above."
         )
     return proc
+
+
+@contextmanager
+def environment(**values: str):
+    """Set environment variables (which notebook kernels inherit) for the duration of a block."""
+    saved = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v

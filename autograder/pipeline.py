@@ -16,7 +16,6 @@ worker processes, each with its own gradebook, and merges them (``merge``).
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import sys
@@ -32,7 +31,7 @@ from course.settings import ENV_PROFILE
 
 from . import cells, gradebook, integrity, references, report
 from .intake import Intake, load_names, save_names, student_id, students
-from .nbg import WORK_MARKER, AutograderError, assignments, fresh_work_dir, notebooks
+from .nbg import WORK_MARKER, AutograderError, assignments, environment, fresh_work_dir, notebooks
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, kernel_options, probe
 
 STAMP = ".batch"  # in the work folder: the assignments and sources its gradebook was made from
@@ -165,27 +164,12 @@ def take_in(batch: Batch, submissions: Path, chosen: list[str] | None = None) ->
     return handed_in
 
 
-@contextlib.contextmanager
-def environment(values: dict[str, str]):
-    """``values`` in os.environ for nbgrader and the kernels it starts, restored afterwards."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def autograde(batch: Batch, handed_in: list[tuple[str, str]]) -> None:
     """nbgrader's autograde for each submission, in this process; one outcome per (id, assignment)."""
     api = gradebook.api(batch.root, batch.work, batch.overrides)
     logs = batch.work / "logs"
     logs.mkdir(exist_ok=True)
-    with environment(batch.env), warnings.catch_warnings():
+    with environment(**batch.env), warnings.catch_warnings():
         # nbgrader's API warns that SQLAlchemy skips an autoflush while it adds a submission: noise
         warnings.filterwarnings("ignore", message=".*not in session.*")
         for name in batch.names:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nbformat
 
+from . import cells
 from .nbg import AutograderError, assignments, fresh_work_dir, nbgrader
 
 MARKERS = (
@@ -33,10 +34,9 @@ def secret_lines(source_nb: nbformat.NotebookNode) -> set[str]:
     regions, and whole written answers. Lines that also appear in public parts are left out."""
     secret, public = set(), set()
     for cell in source_nb.cells:
-        meta = cell.metadata.get("nbgrader", {})
         regions = [m.group(2) for m in REGION.finditer(cell.source)]
         public_text = REGION.sub("", cell.source)
-        if cell.cell_type == "markdown" and meta.get("solution") and not regions:
+        if cell.cell_type == "markdown" and cells.is_answer(cell) and not regions:
             regions, public_text = [cell.source], ""  # a written answer is cleared whole
         for region in regions:
             secret.update(line.strip() for line in region.splitlines())
@@ -49,7 +49,7 @@ def leaks(source_nb: nbformat.NotebookNode, release_nb: nbformat.NotebookNode) -
     problems = []
     secret = secret_lines(source_nb)
     for i, cell in enumerate(release_nb.cells):
-        where = f"cell {i} ({cell.metadata.get('nbgrader', {}).get('grade_id') or cell.get('id', '?')})"
+        where = f"cell {i} ({cells.grade_id(cell) or cell.get('id', '?')})"
         for m in MARKERS:
             if m in cell.source:
                 problems.append(f"{where}: contains the marker {m!r}")

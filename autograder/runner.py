@@ -8,14 +8,14 @@ writes ``summary.json`` beside them.
 from __future__ import annotations
 
 import json
-import os
 import time
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from course.settings import CELL_TIMEOUT_S, ENV_METRICS_FILE, ENV_PROFILE
+
 from . import references
-from .nbg import assignments, notebooks
+from .nbg import assignments, environment, notebooks
 
 
 @dataclass
@@ -30,21 +30,6 @@ class RunResult:
     metrics: dict = field(default_factory=dict)
 
 
-@contextmanager
-def environment(**values: str):
-    """Set environment variables (which notebook kernels inherit) for the duration of a block."""
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = None) -> RunResult:
     import papermill as pm
 
@@ -56,7 +41,7 @@ def run_notebook(nb: Path, out_dir: Path, profile: str, timeout_s: int | None = 
     status, error = "ok", ""
     start = time.perf_counter()
     try:
-        with environment(COURSE_METRICS_FILE=str(recorded), COURSE_PROFILE=profile):
+        with environment(**{ENV_METRICS_FILE: str(recorded), ENV_PROFILE: profile}):
             pm.execute_notebook(
                 str(nb),
                 str(executed),
@@ -107,7 +92,7 @@ def summary(results: list[RunResult]) -> str:
 CHECK_TAG = "nbval-check-output"
 
 
-def store_checked_outputs(nb: Path, refs: Path, timeout_s: int = 600) -> int:
+def store_checked_outputs(nb: Path, refs: Path, timeout_s: int = CELL_TIMEOUT_S) -> int:
     """Execute a source notebook (smoke profile) and keep only the outputs that nbval compares.
 
     ``pytest --nbval-lax`` compares the cells tagged ``nbval-check-output`` with their stored
@@ -120,7 +105,7 @@ def store_checked_outputs(nb: Path, refs: Path, timeout_s: int = 600) -> int:
 
     original = nbformat.read(nb, 4)
     executed = nbformat.read(nb, 4)
-    with environment(COURSE_PROFILE="smoke", **references.environment(refs)):
+    with environment(**{ENV_PROFILE: "smoke"}, **references.environment(refs)):
         NotebookClient(
             executed,
             timeout=timeout_s,

@@ -9,7 +9,7 @@ runs the fixtures in ``autograder/references/`` with ``lib`` *outside* the sandb
 
 This module holds no solution: only the code that finds and reads those files. The file is
 read-only in the sandbox, and every read of it from outside a test cell is reported (see
-``autograder/kernel_guard.py``).
+``autograder/sandbox/guard.py``).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The grading sandbox (autograder/sandbox.py): hostile submissions graded by nbgrader, in and out of it."""
+"""The grading sandbox (autograder/sandbox/): hostile submissions graded by nbgrader, in and out of it."""
 
 import socket
 import threading

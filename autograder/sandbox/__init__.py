@@ -1,7 +1,11 @@
 """A sandboxed kernel for nbgrader autograde, made with bubblewrap (no Docker).
 
-nbgrader executes a submission in an ordinary Jupyter kernel with the grader's rights. This module
-installs a kernelspec, ``dl-course-sandbox``, whose command is this module's launcher: it starts
+Three places, three files: this one runs in the grader's process (configuration, ``probe``, the
+kernelspec); ``launch.py`` is the kernel command nbgrader starts, outside the sandbox; ``guard.py``
+runs inside the sandboxed kernel, the only grader code that does.
+
+nbgrader executes a submission in an ordinary Jupyter kernel with the grader's rights. This package
+installs a kernelspec, ``dl-course-sandbox``, whose command is ``launch.py``: it starts
 ``ipykernel`` inside ``bwrap`` with
 
 * no network: every namespace unshared (``--unshare-all``), so the grader's loopback is out of reach;
@@ -22,7 +26,7 @@ banner, grades in ordinary kernels and marks every row ``unsandboxed`` (as with 
 
 The ``lib`` reference package is not in the sandbox: the hidden tests read what ``lib`` computed on
 their inputs from ``<work>/references`` (``autograder.references``; read-only inside). The kernel runs
-``autograder/kernel_guard.py`` first; it reports imports of ``lib``, reads outside the allowed paths,
+``autograder/sandbox/guard.py`` first; it reports imports of ``lib``, reads outside the allowed paths,
 reads of the reference values outside test cells and replaced comparison functions over a pipe that
 this launcher reads from outside and appends to ``events.jsonl`` (``kind`` = what happened).
 
@@ -35,10 +39,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -46,7 +48,8 @@ from pathlib import Path
 from course import settings
 
 KERNEL_NAME = "dl-course-sandbox"
-REPO = Path(__file__).resolve().parents[1]
+LAUNCHER = "autograder.sandbox.launch"  # the kernel command (a module run with python -m)
+REPO = Path(__file__).resolve().parents[2]
 # packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
 # the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
 VISIBLE_PACKAGES = ("course",)
@@ -63,7 +66,7 @@ class SandboxConfig:
     events: str = ""  # the JSON-lines log of launches, kills and the guard's reports
     runtime_dir: str = ""
     references: str = ""  # folder of the hidden tests' reference values (read-only inside)
-    guard: str = ""  # kernel_guard.py's copy and its configuration, read-only inside
+    guard: str = ""  # guard.py's copy and its configuration, read-only inside
     guard_config: str = ""
     test_cells: list[str] = field(default_factory=list)  # SHA-256 (16 hex) of every test cell's source
     data_dir: str = ""  # the grader's data folder: the kernel reads its data there (COURSE_DATA_DIR)
@@ -253,8 +256,8 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
             for nb in sorted((REPO / "source").glob("*/*.ipynb"))
             for t in test_cell_sources(nbformat.read(nb, 4))
         ]
-    guard = base / "kernel_guard.py"
-    shutil.copyfile(Path(__file__).with_name("kernel_guard.py"), guard)
+    guard = base / "guard.py"
+    shutil.copyfile(Path(__file__).with_name("guard.py"), guard)
     config.guard, config.guard_config = str(guard), str(base / "guard.json")
     Path(config.guard_config).write_text(
         json.dumps(
@@ -276,7 +279,7 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
     (spec / "kernel.json").write_text(
         json.dumps(
             {
-                "argv": [sys.executable, "-m", "autograder.sandbox", str(cfg_path), "{connection_file}"],
+                "argv": [sys.executable, "-m", LAUNCHER, str(cfg_path), "{connection_file}"],
                 "display_name": "Python 3 (dl-course grading sandbox)",
                 "language": "python",
                 "interrupt_mode": "message",  # signals do not cross into the sandbox's session; messages do
@@ -309,85 +312,3 @@ def nbgrader_options(work: Path) -> list[str]:
         for cls, traits in kernel_options(work).items()
         for trait, value in traits.items()
     ]
-
-
-def launch(config_path: str, connection_file: str) -> int:
-    """The kernel command: ipykernel inside bwrap, killed after the wall-time limit."""
-    config = SandboxConfig(**json.loads(Path(config_path).read_text()))
-    cwd = os.getcwd()
-    info = json.loads(Path(connection_file).read_text())
-    if info.get("transport") != "ipc" or not str(info.get("ip", "")).startswith(config.runtime_dir):
-        sys.exit(
-            f"the sandbox kernel needs --KernelManager.transport=ipc and --KernelManager.ip under "
-            f"{config.runtime_dir} (a TCP port would need the network); "
-            f"got transport={info.get('transport')!r} ip={info.get('ip')!r}"
-        )
-    inside = Path(config.runtime_dir) / Path(connection_file).name  # the kernel sees only the runtime folder
-    if Path(connection_file).resolve() != inside.resolve():
-        inside.write_text(json.dumps(info))
-        inside.chmod(0o600)
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", str(inside)]
-    if config.guard:
-        kernel.append(f"--IPKernelApp.exec_files={json.dumps([config.guard])}")
-    read_end, write_end = os.pipe()  # the guard's reports: written inside, read here, outside the sandbox
-    proc = subprocess.Popen(bwrap_command(config, cwd, kernel, write_end), pass_fds=(write_end,))
-    os.close(write_end)
-    _log(config, event="start", cwd=cwd, pid=proc.pid)
-    reports: list[dict] = []
-    reader = threading.Thread(target=_read_reports, args=(config, cwd, read_end, reports), daemon=True)
-    reader.start()
-
-    def stop(signum, frame):  # the grader shuts the kernel down: take the sandbox with it
-        proc.kill()
-        sys.exit(0)
-
-    signal.signal(signal.SIGTERM, stop)
-    try:
-        code = proc.wait(timeout=config.wall_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        _log(config, event="wall-time", cwd=cwd, limit_s=config.wall_s)
-        return 124
-    reader.join(timeout=5)
-    ready, clean = (any(r.get("kind") == kind for r in reports) for kind in ("ready", "exit"))
-    if config.guard and not ready:
-        _log(config, event="guard-missing", cwd=cwd)
-    if code < 0 and -code == signal.SIGKILL:
-        _log(config, event="killed", cwd=cwd, code=code)
-    elif code:
-        _log(config, event="exit", cwd=cwd, code=code)
-    elif ready and not clean:  # exit status 0 without the interpreter's own exit: os._exit(0)
-        _log(config, event="exit", cwd=cwd, code=code, unannounced=True)
-    return code
-
-
-def _read_reports(config: SandboxConfig, cwd: str, fd: int, reports: list[dict], limit: int = 10_000) -> None:
-    """Append each JSON line the guard sends to the events log (at most ``limit``; a flood is cut, and said
-    so).
-    """
-    with os.fdopen(fd, "rb") as pipe:
-        for n, line in enumerate(pipe):
-            if n == limit:
-                _log(config, event="guard", cwd=cwd, kind="flood", limit=limit)
-            if n >= limit:
-                continue
-            try:
-                report = json.loads(line[:20_000])
-                if not isinstance(report, dict):
-                    raise ValueError
-            except ValueError:
-                report = {"kind": "garbled", "text": line[:200].decode(errors="replace")}
-            reports.append(report)
-            _log(
-                config,
-                **{
-                    **{k: v for k, v in report.items() if k not in ("event", "cwd", "time")},
-                    "event": "guard",
-                    "cwd": cwd,
-                },
-            )
-
-
-if __name__ == "__main__":
-    sys.exit(launch(sys.argv[1], sys.argv[2]))
