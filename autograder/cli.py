@@ -38,24 +38,35 @@ def parse_shard(text: str) -> tuple[int, int]:
     return i, n
 
 
-def _report(work: Path, results, examples, start: float, mode: str | None = None) -> int:
-    from .report import compare_expected, exported_table, table
+EXIT_OK, EXIT_EXAMPLES, EXIT_ERROR, EXIT_REFUSED = 0, 1, 2, 3  # documented in the README
 
+
+def _report(work: Path, results, examples, start: float) -> int:
+    from .integrity import read_csv
+    from .report import compare_expected, exported_table, refused, table
+
+    flags = read_csv(work / "integrity.csv")
     print("\nscores per student and notebook (nbgrader gradebook):\n")
     print(table(results))
     print(f"\nnbgrader export -> {work / 'grades.csv'}:\n")
     print(exported_table(work / "grades.csv", results))
-    print(f"\nintegrity report: {work / 'integrity.csv'} ({sum(len(r.flags) for r in results)} rows)")
+    print(f"\nintegrity report: {work / 'integrity.csv'} ({len(flags)} rows)")
     print(f"autograded notebooks in {work / 'autograded'}; graded in {time.perf_counter() - start:.0f} s")
     if any(r.sandbox == "unsandboxed" for r in results):
         print("NOT SANDBOXED: these submissions ran with your rights (see the warning above)")
+    away = refused(results, flags)
+    if away:
+        print(
+            "\nrefused, with no score (each says why and how to fix it):\n  "
+            + "\n  ".join(f"{f.student!r} / {f.assignment}: {f.what}" for f in away)
+        )
     if examples:
-        problems = compare_expected(results, examples)
+        problems = compare_expected(results, examples, flags)
         if problems:
             print("\nexample submissions did NOT get their expected scores:\n  " + "\n  ".join(problems))
-            return 1
+            return EXIT_EXAMPLES
         print(f"all {len(examples)} example submissions got their expected scores")
-    return 0
+    return EXIT_REFUSED if away else EXIT_OK
 
 
 def _submissions(args, root: Path, work: Path):
@@ -93,7 +104,7 @@ def _cmd_grade(args) -> int:
     else:
         chosen = None
         if args.shard:
-            chosen = in_shard([p.name for p in students(submissions)], parse_shard(args.shard))
+            chosen = in_shard(students(submissions), parse_shard(args.shard))
             examples = [e for e in examples if e.student in chosen]
         results = grade(root, work, args.assignments, submissions, chosen=chosen, **options)
     return _report(work, results, examples, start)
@@ -337,7 +348,7 @@ def main(argv: list[str] | None = None) -> int:
         return args.func(args)
     except AutograderError as e:
         print(f"autograder: {e}", file=sys.stderr)
-        return 2
+        return EXIT_ERROR
 
 
 if __name__ == "__main__":

@@ -26,8 +26,11 @@ notebook; only the mistakes themselves are written out.
 Hostile submissions (``autograder/examples/hostile/``) use a few more keys: ``edit`` (replace any
 cell, test cells included), ``delete`` (grade_ids to remove), ``append`` (extra cells at the end),
 ``file`` (hand the notebook in under another name), ``raw`` (hand in this text instead of a
-notebook), ``notebook_of`` (hand in another assignment's release notebook), and under
-``expected``, ``flags``: texts that rows of the integrity report must contain (``[]``: no row).
+notebook), ``notebook_of`` (hand in another assignment's release notebook), ``layout`` (``empty``:
+an empty student folder; ``file``: the notebook where the student's folder goes), and under
+``expected``, ``flags``: texts that rows of the integrity report must contain (``[]``: no row), or
+``refused``: no score at all, and an integrity row that contains this text. A student's name is the
+folder name, whatever it holds (``*``, quotes, spaces, letters outside ASCII).
 """
 
 from __future__ import annotations
@@ -67,6 +70,8 @@ class Example:
     raw: str | None = None  # hand in this text instead of a notebook
     notebook_of: str | None = None  # hand in this assignment's release notebook instead
     expected_flags: list[str] | None = None  # texts the integrity rows must contain; [] for none
+    expected_refused: str | None = None  # refused at intake, with an integrity row containing this
+    layout: str | None = None  # "empty": an empty student folder; "file": the notebook where the folder goes
 
 
 def load_examples(assignment: str, folder: Path = EXAMPLES_DIR) -> list[Example]:
@@ -97,6 +102,8 @@ def load_examples(assignment: str, folder: Path = EXAMPLES_DIR) -> list[Example]
                 raw=s.get("raw"),
                 notebook_of=s.get("notebook_of"),
                 expected_flags=exp.get("flags"),
+                expected_refused=exp.get("refused"),
+                layout=s.get("layout"),
             )
         )
     return out
@@ -141,6 +148,11 @@ def write_submissions(examples: list[Example], root: Path, release_root: Path, s
     """Write each example to ``submitted/<student>/<assignment>/<notebook>`` as nbgrader expects."""
     for ex in examples:
         dest = submitted / ex.student / ex.assignment / (ex.file or ex.notebook)
+        if ex.layout == "empty":
+            (submitted / ex.student).mkdir(parents=True, exist_ok=True)
+            continue
+        if ex.layout == "file":
+            dest = submitted / ex.student
         dest.parent.mkdir(parents=True, exist_ok=True)
         if ex.raw is not None:
             text = ex.raw

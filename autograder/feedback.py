@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import re
+import shutil
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -24,6 +25,7 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from . import cells
+from .intake import load_names
 from .nbg import AutograderError, assignments, nbgrader, notebooks
 from .release import REGION
 
@@ -108,7 +110,7 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
     names = [n for n in assignments(root, wanted) if any((work / "autograded").glob(f"*/{n}"))]
     if not names:
         raise AutograderError(f"nothing in {work / 'autograded'} to give feedback on")
-    files = []
+    files, ids = [], load_names(work)
     for name in names:
         nbgrader(["generate_feedback", name, "--force"], root, work, quiet=True)
         for path in sorted((work / "feedback").glob(f"*/{name}/*.html")):
@@ -123,4 +125,9 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
                     "removed it. Is nbgrader_config.py's GenerateFeedback.preprocessors intact?"
                 )
             files.append(path)
+            # the same file under the name as handed in, for feedback returned by hand (an LMS upload):
+            # nbgrader's release_feedback takes feedback/<id>, where a stand-in id replaces an unsafe name
+            by_name = work / "feedback_by_name" / ids.get(path.parts[-3], path.parts[-3]) / name / path.name
+            by_name.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, by_name)
     return files

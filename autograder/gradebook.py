@@ -120,7 +120,9 @@ def copy_grades(root: Path, shard: Path, merged: Gradebook, names: list[str]) ->
         for name in names:
             for sub in gb.find_assignment(name).submissions:
                 student = sub.student.id
-                merged.update_or_create_student(student)
+                merged.update_or_create_student(
+                    student, last_name=sub.student.last_name, first_name=sub.student.first_name
+                )
                 merged.update_or_create_submission(name, student, timestamp=sub.timestamp)
                 for nb in sub.notebooks:
                     for g in nb.grades:

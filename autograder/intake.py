@@ -16,6 +16,7 @@ import hashlib
 import json
 import re
 import shutil
+import unicodedata
 from pathlib import Path
 
 import nbformat
@@ -45,11 +46,80 @@ def load_names(work: Path) -> dict[str, str]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def students(folder: Path) -> list[Path]:
-    """Student folders of a submissions folder: every sub-folder but hidden ones, in name order."""
-    return sorted(
-        p for p in folder.iterdir() if p.is_dir() and not p.is_symlink() and not p.name.startswith(".")
-    )
+JUNK = (
+    ".ipynb_checkpoints",
+    "__MACOSX",
+    ".DS_Store",
+)  # what tools leave beside submissions: skipped silently
+LAYOUT = "<student>/<assignment>/<notebook>.ipynb"
+
+
+def _refuse(name: str, assignments: list[str], why: str) -> list[Flag]:
+    """One integrity row per assignment of the batch for a folder entry that cannot be graded."""
+    return [Flag(name, a, "-", "-", why) for a in assignments]
+
+
+def students(folder: Path) -> list[str]:
+    """Every name in a submissions folder that gets a verdict (graded or refused), in name order: what
+    shards divide."""
+    return sorted(p.name for p in folder.iterdir() if p.name not in JUNK)
+
+
+def survey(folder: Path, assignments: list[str]) -> tuple[list[Path], list[Flag]]:
+    """(student folders, rows): every entry of a submissions folder becomes a student or a refusal that
+    names it, says why and how to fix it; names that collide in Unicode or in case are flagged, not merged."""
+    found, flags = [], []
+    for entry in sorted(folder.iterdir(), key=lambda p: p.name):
+        name = entry.name
+        if name in JUNK:
+            continue
+        if entry.is_symlink():
+            why = "a symbolic link where a student's folder should be: not graded (copy the folder itself in)"
+        elif name.startswith("."):
+            why = "a hidden folder (its name starts with a dot): not graded (rename it without the dot)"
+        elif entry.is_file():
+            why = f"a file where a student's folder should be: not graded (put it at {LAYOUT})"
+        elif not entry.is_dir():
+            why = "neither a folder nor a file: not graded"
+        elif not any(entry.iterdir()):
+            why = f"an empty folder: nothing was handed in (expected {LAYOUT})"
+        else:
+            found.append(entry)
+            continue
+        flags += _refuse(name, assignments, why)
+    return found, flags + twins([p.name for p in found], assignments)
+
+
+def twins(names: list[str], assignments: list[str]) -> list[Flag]:
+    """Rows for names that are one name in Unicode normal form NFC or differ only in case: both graded."""
+    flags = []
+    for name in names:
+        nfc = unicodedata.normalize("NFC", name)
+        for other in names:
+            if other == name:
+                continue
+            if unicodedata.normalize("NFC", other) == nfc:
+                why = f"the same name in Unicode normal form NFC as the folder {other!r}: graded apart"
+            elif unicodedata.normalize("NFC", other).casefold() == nfc.casefold():
+                why = f"names that differ only in case: this folder and {other!r} are graded apart"
+            else:
+                continue
+            flags += [
+                Flag(name, a, "-", "-", why + " (one student twice? keep one folder)") for a in assignments
+            ]
+    return flags
+
+
+def stray(folder: Path, assignment: str) -> str | None:
+    """Why ``folder/assignment`` cannot be taken in, or None when it is a folder or absent."""
+    entry = folder / assignment
+    if entry.is_symlink():
+        return f"{assignment} is a symbolic link: not graded (hand in the folder itself)"
+    if entry.exists() and not entry.is_dir():
+        return f"{assignment} is a file where a folder should be: not graded (expected {LAYOUT})"
+    if not entry.exists() and any(folder.glob("*.ipynb")):
+        return f"notebooks handed in without an {assignment}/ folder: not graded (expected {LAYOUT})"
+    return None
 
 
 def _read(path: Path):

@@ -193,8 +193,15 @@ def kernel_flags(student: str, assignment: str, notebook: str, events: list[dict
 
 
 def write_csv(flags: list[Flag], path: Path) -> None:
-    with open(path, "w", newline="") as f:
+    with open(path, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f)
         w.writerow(["student", "assignment", "notebook", "cell", "what"])
         for fl in flags:
             w.writerow([fl.student, fl.assignment, fl.notebook, fl.cell, fl.what])
+
+
+def read_csv(path: Path) -> list[Flag]:
+    if not path.exists():
+        return []
+    with open(path, newline="", encoding="utf-8") as f:
+        return [Flag(*row) for row in list(csv.reader(f))[1:]]

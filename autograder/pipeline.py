@@ -30,7 +30,7 @@ import nbformat
 from course.settings import ENV_PROFILE
 
 from . import cells, gradebook, integrity, references, report
-from .intake import Intake, load_names, save_names, student_id, students
+from .intake import Intake, load_names, save_names, stray, student_id, students, survey
 from .nbg import WORK_MARKER, AutograderError, assignments, environment, fresh_work_dir, notebooks
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, kernel_options, probe
 
@@ -144,14 +144,19 @@ def take_in(batch: Batch, submissions: Path, chosen: list[str] | None = None) ->
         for a in assignments(batch.root)
     }
     intakes = {name: Intake(name, batch.release(name), others) for name in batch.names}
+    folders, refusals = survey(submissions, batch.names)
+    batch.flags += [f for f in refusals if chosen is None or f.student in chosen]
     handed_in = []
-    for folder in students(submissions):
+    for folder in folders:
         if chosen is not None and folder.name not in chosen:
             continue
         sid = student_id(folder.name)
         batch.ids[sid] = folder.name
         for name in batch.names:
-            if not (folder / name).is_dir():
+            why = stray(folder, name)
+            if why:
+                batch.flags.append(integrity.Flag(folder.name, name, "-", "-", why))
+            if why or not (folder / name).is_dir():
                 continue
             dest = batch.work / "submitted" / sid / name
             before = {p.name: p.read_bytes() for p in sorted(dest.glob("*.ipynb"))}
@@ -167,6 +172,10 @@ def take_in(batch: Batch, submissions: Path, chosen: list[str] | None = None) ->
 def autograde(batch: Batch, handed_in: list[tuple[str, str]]) -> None:
     """nbgrader's autograde for each submission, in this process; one outcome per (id, assignment)."""
     api = gradebook.api(batch.root, batch.work, batch.overrides)
+    with gradebook.open_gradebook(batch.root, batch.work) as gb:  # the Formgrader shows a stand-in's name
+        for sid, name in batch.ids.items():
+            if sid != name:
+                gb.update_or_create_student(sid, last_name=name)
     logs = batch.work / "logs"
     logs.mkdir(exist_ok=True)
     with environment(**batch.env), warnings.catch_warnings():
@@ -317,7 +326,7 @@ def grade_parallel(
     """``jobs`` shards of ``grade`` in worker processes, each into its own work folder, then ``merge``."""
     names = assignments(root, wanted)
     gradebook.cached(root, names)  # generated once, before the shards copy it
-    everyone = [p.name for p in students(submissions)]
+    everyone = students(submissions)
     base = Path(f"{Path(work).resolve()}.shards")
     threads = max(1, (os.cpu_count() or 1) // jobs)
     tasks = [
@@ -343,7 +352,6 @@ def grade_parallel(
 
 def merge(root: Path, shards: list[Path], out: Path) -> list[report.NotebookResult]:
     """Fold shard work folders into ``out``: one gradebook, grades.csv, integrity.csv, results.json."""
-    import csv
 
     shards = [Path(s).resolve() for s in shards]
     stamps = {(s / STAMP).read_text() if (s / STAMP).exists() else None for s in shards}
@@ -371,9 +379,7 @@ def merge(root: Path, shards: list[Path], out: Path) -> list[report.NotebookResu
             for folder in ("submitted", "autograded"):
                 if (shard / folder).is_dir():
                     shutil.copytree(shard / folder, out / folder, dirs_exist_ok=True)
-            if (shard / "integrity.csv").exists():
-                with open(shard / "integrity.csv", newline="", encoding="utf-8") as f:
-                    flags += [integrity.Flag(*row) for row in list(csv.reader(f))[1:]]
+            flags += integrity.read_csv(shard / "integrity.csv")
     save_names(ids, out)
     rows.sort(key=lambda r: (r.assignment, r.student, r.notebook))
     batch = Batch(root, out, names, {}, stamp, ids=ids, flags=flags)

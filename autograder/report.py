@@ -188,13 +188,27 @@ def _problems(ex, got: list[NotebookResult]) -> list[str]:
     return out
 
 
-def compare_expected(results: list[NotebookResult], examples: list) -> list[str]:
-    """Differences between the scores the examples got and the ones their spec expects."""
+def refused(results: list[NotebookResult], flags: list) -> list:
+    """Integrity rows of submissions that got no verdict row: refused at intake, each saying why."""
+    graded = {(r.student, r.assignment) for r in results}
+    return [f for f in flags if (f.student, f.assignment) not in graded]
+
+
+def compare_expected(results: list[NotebookResult], examples: list, flags: list = ()) -> list[str]:
+    """What the examples got (scores, failures, integrity rows, refusals) against their spec."""
     by_key: dict[tuple[str, str], list[NotebookResult]] = {}
     for r in results:
         by_key.setdefault((r.student, r.assignment), []).append(r)
     problems = []
     for ex in examples:
         got = by_key.get((ex.student, ex.assignment))
+        if ex.expected_refused is not None:
+            rows = [f.what for f in flags if (f.student, f.assignment) == (ex.student, ex.assignment)]
+            if got or not any(ex.expected_refused in w for w in rows):
+                problems.append(
+                    f"{ex.assignment}/{ex.student}: should be refused with a row about "
+                    f"{ex.expected_refused!r}; graded: {bool(got)}, rows: {rows}"
+                )
+            continue
         problems += _problems(ex, got) if got else [f"{ex.assignment}/{ex.student}: was not graded"]
     return problems

@@ -11,7 +11,8 @@ one. With ``--all`` it also grades all example submissions of every notebook ser
   (``autograde`` began -> the sandbox launcher's ``start`` event);
 * ``kernel start``: bubblewrap, ipykernel and the kernel guard, which imports torch and course
   (``start`` -> the guard's ``ready`` report);
-* ``setup cell``: the notebook's first code cell (imports, seeds, profile), from nbclient's timings;
+* ``setup cell``: the cells up to the first that imports course (imports, seeds, profile), from
+  nbclient's timings;
 * ``other cells``: the rest of the notebook, answers and tests;
 * ``nbgrader after cells``: kernel shutdown, scoring, gradebook writes (the remainder).
 
@@ -75,12 +76,20 @@ def stages(work: Path, rows) -> dict[str, float]:
         start = next((e["time"] for e in events if e.get("event") == "start"), None)
         ready = next((e["time"] for e in events if e.get("kind") == "ready"), None)
         nb = nbformat.read(folder / f"{r.notebook}.ipynb", 4)
-        times = [c.metadata.get("execution", {}) for c in nb.cells if c.cell_type == "code"]
-        times = [t for t in times if "iopub.execute_input" in t and "shell.execute_reply" in t]
+        code = [
+            c
+            for c in nb.cells
+            if c.cell_type == "code" and "iopub.execute_input" in c.metadata.get("execution", {})
+        ]
+        times = [c.metadata["execution"] for c in code if "shell.execute_reply" in c.metadata["execution"]]
         if start is None or ready is None or not times:
             continue
         first, last = _t(times[0]["iopub.execute_input"]), _t(times[-1]["shell.execute_reply"])
-        setup_end = _t(times[0]["shell.execute_reply"])
+        # the setup cell: the first that imports course (after papermill's parameters cell)
+        setup = next(
+            (i for i, c in enumerate(code) if "import course" in c.source or "from course" in c.source), 0
+        )
+        setup_end = _t(times[min(setup, len(times) - 1)]["shell.execute_reply"])
         parts = {
             "nbgrader before kernel": start - r.started,
             "kernel start": ready - start,

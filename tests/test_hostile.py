@@ -11,6 +11,7 @@ import os
 import pytest
 
 from autograder.examples import EXAMPLES_DIR, grade_examples, load_examples
+from autograder.integrity import read_csv
 from autograder.nbg import REPO
 from autograder.report import compare_expected, table
 from autograder.sandbox import SandboxConfig, probe
@@ -52,23 +53,43 @@ def test_the_battery_covers_every_attack_the_issue_lists():
         "looks_up_answers",
         "honest",
     }
+    assert students >= {
+        "*",
+        "?",
+        "[a]",
+        "o'neil",
+        'say "hi"',
+        "`whoami`",
+        "Zoë Ångström",
+        "Jos\u00e9",
+        "Jose\u0301",
+        "-rf",
+        "Alice",
+        "alice",
+        "empty_folder",
+        "a_file",
+        ".hidden",
+    }
+    assert any(len(s.encode()) == 255 for s in students)  # the longest name a Linux file system takes
     assert all(
-        e.expected_score is not None and e.expected_flags is not None for e in load_examples(A, HOSTILE)
+        (e.expected_score is not None and e.expected_flags is not None) or e.expected_refused
+        for e in load_examples(A, HOSTILE)
     )
 
 
 def test_every_hostile_submission_gets_its_score_and_its_integrity_row(battery):
-    _, results, examples = battery
-    assert compare_expected(results, examples) == [], table(results)
+    work, results, examples = battery
+    assert compare_expected(results, examples, read_csv(work / "integrity.csv")) == [], table(results)
 
 
 def test_no_attack_changes_the_honest_classmates_grade(battery):
     _, results, _ = battery
     honest = next(r for r in results if r.student == "honest")
     assert honest.score == 14 and honest.failed == [] and honest.flags == [] and honest.sandbox == "sandboxed"
-    assert {r.student for r in results} == {
-        e.student for e in load_examples(A, HOSTILE)
-    }  # a row for everyone
+    graded = {e.student for e in load_examples(A, HOSTILE) if not e.expected_refused}
+    assert {
+        r.student for r in results
+    } == graded  # a row for everyone graded: no phantom, none merged or lost
 
 
 def test_integrity_csv_sits_beside_grades_csv_and_names_cells(battery):
@@ -81,6 +102,23 @@ def test_integrity_csv_sits_beside_grades_csv_and_names_cells(battery):
     assert "put back" in by[("patches_allclose", "test_scaled_dot_product_attention")]
     assert "per-cell timeout" in by[("looper", "causal_mask_solution")]
     assert not any(r["student"] == "honest" for r in rows)
+
+
+def test_each_submission_runs_in_its_own_fresh_process(battery):
+    # leaves_traces and looks_for_traces (graded right after it) keep full marks only if nothing of the
+    # first (files in /tmp and $HOME, environment, torch attributes, a child process) reaches the second
+    from autograder.integrity import runs_by_folder
+
+    work, results, _ = battery
+    by = {r.student: r for r in results}
+    assert by["leaves_traces"].score == by["looks_for_traces"].score == 14
+    starts = [
+        e
+        for events in runs_by_folder(work / "sandbox" / "events.jsonl").values()
+        for e in events
+        if e.get("event") == "start"
+    ]
+    assert len(starts) >= len(results) and len({e["pid"] for e in starts}) == len(starts)
 
 
 def test_an_interrupted_batch_resumes_and_a_rerun_gives_the_same_scores(battery):
@@ -105,10 +143,18 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
     from autograder.feedback import feedback, html_text, leaked_lines
 
     work, results, _ = battery
+    from autograder.intake import student_id
+
     files = feedback(REPO, work, [A])
-    assert len(files) == len(
-        [r for r in results if (work / "autograded" / r.student / A / f"{A}.ipynb").exists()]
-    )
+    graded = [
+        r.student
+        for r in results
+        if (work / "autograded" / student_id(r.student) / A / f"{A}.ipynb").exists()
+    ]
+    assert len(files) == len(graded)
+    # and under each name as handed in (quotes, *, accents), for feedback returned by hand
+    assert sorted(p.name for p in (work / "feedback_by_name").iterdir()) == sorted(graded)
+    assert (work / "feedback_by_name" / "*" / A / f"{A}.html").is_file()
     for path in files:
         assert leaked_lines(REPO, A, path, work / "submitted" / path.parts[-3] / A / f"{A}.ipynb") == [], path
     text = html_text(next(p for p in files if p.parts[-3] == "patches_allclose"))
@@ -121,3 +167,28 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
         )[0]
     )
     assert len(leaked_lines(REPO, A, raw)) > 10
+
+
+def test_names_are_kept_exactly_and_a_refusal_sets_the_exit_code(battery, capsys):
+    from nbgrader.api import Gradebook
+
+    from autograder.cli import EXIT_REFUSED, _report
+    from autograder.intake import load_names, student_id
+    from course.settings import course_id
+
+    work, results, examples = battery
+    names = load_names(work)
+    weird = ["*", "o'neil", 'say "hi"', "Jos\u00e9", "Jose\u0301", "-rf"]
+    assert all(names[student_id(n)] == n for n in weird)
+    with open(work / "grades.csv", newline="", encoding="utf-8") as f:
+        exported = {r["student_id"] for r in csv.DictReader(f) if r["assignment"] == A}
+    assert exported == {r.student for r in results}  # every graded name exactly as handed in, no stand-in
+    with Gradebook(f"sqlite:///{work / 'gradebook.db'}", course_id(REPO)) as gb:
+        # nbgrader's own id is the stand-in; the Formgrader shows the name beside it
+        assert gb.find_student(student_id("*")).last_name == "*"
+    # o'neil's kernel ended itself: one 0 row, under that name, saying why; no student "o"
+    oneil = [r for r in results if r.student == "o'neil"]
+    assert len(oneil) == 1 and oneil[0].score == 0 and not any(r.student == "o" for r in results)
+    assert _report(work, results, examples, 0.0) == EXIT_REFUSED
+    out = capsys.readouterr().out
+    assert "'empty_folder' / 03_self_attention: an empty folder" in out and "all 33 example" in out

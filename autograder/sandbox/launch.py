@@ -39,7 +39,12 @@ def launch(config_path: str, connection_file: str) -> int:
     if config.guard:
         kernel.append(f"--IPKernelApp.exec_files={json.dumps([config.guard])}")
     read_end, write_end = os.pipe()  # the guard's reports: written inside, read here, outside the sandbox
-    proc = subprocess.Popen(bwrap_command(config, cwd, kernel, write_end), pass_fds=(write_end,))
+    # what the kernel process prints outside the notebook (ipykernel's banner, crashes) goes to a log beside
+    # the events, not to the grader's terminal; the notebook's own output travels over the kernel's sockets
+    log = open(Path(config.events).with_name("kernels.log") if config.events else os.devnull, "ab")
+    command = bwrap_command(config, cwd, kernel, write_end)
+    proc = subprocess.Popen(command, pass_fds=(write_end,), stdout=log, stderr=subprocess.STDOUT)
+    log.close()
     os.close(write_end)
     _log(config, event="start", cwd=cwd, pid=proc.pid)
     reports: list[dict] = []
