@@ -169,18 +169,34 @@ def take_in(batch: Batch, submissions: Path, chosen: list[str] | None = None) ->
     return handed_in
 
 
-def autograde(batch: Batch, handed_in: list[tuple[str, str]]) -> None:
-    """nbgrader's autograde for each submission, in this process; one outcome per (id, assignment)."""
-    api = gradebook.api(batch.root, batch.work, batch.overrides)
-    with gradebook.open_gradebook(batch.root, batch.work) as gb:  # the Formgrader shows a stand-in's name
+def record_names_and_empty(batch: Batch, handed_in: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Stand-ins' names into the gradebook (the Formgrader shows them); a 0 in the gradebook and grades.csv,
+    without a kernel, for submissions with nothing gradable; returns the submissions left to autograde."""
+    empty = [
+        (sid, a) for sid, a in handed_in if not any((batch.work / "submitted" / sid / a).glob("*.ipynb"))
+    ]
+    with gradebook.open_gradebook(batch.root, batch.work) as gb:
         for sid, name in batch.ids.items():
             if sid != name:
                 gb.update_or_create_student(sid, last_name=name)
+        for sid, a in empty:
+            gb.update_or_create_student(sid)
+            gb.update_or_create_submission(a, sid)
+            batch.outcomes[(sid, a)] = Outcome(
+                False, "no gradable notebook was handed in (see the integrity report)"
+            )
+    return [h for h in handed_in if h not in empty]
+
+
+def autograde(batch: Batch, handed_in: list[tuple[str, str]]) -> None:
+    """nbgrader's autograde for each submission, in this process; one outcome per (id, assignment)."""
+    api = gradebook.api(batch.root, batch.work, batch.overrides)
     logs = batch.work / "logs"
     logs.mkdir(exist_ok=True)
     with environment(**batch.env), warnings.catch_warnings():
         # nbgrader's API warns that SQLAlchemy skips an autoflush while it adds a submission: noise
         warnings.filterwarnings("ignore", message=".*not in session.*")
+        handed_in = record_names_and_empty(batch, handed_in)
         for name in batch.names:
             todo = sorted(sid for sid, a in handed_in if a == name)
             if todo:
@@ -190,10 +206,9 @@ def autograde(batch: Batch, handed_in: list[tuple[str, str]]) -> None:
                 out = api.autograde(name, sid, force=False, create=True)
                 wall = time.perf_counter() - start
                 (logs / f"{sid}.{name}.log").write_text(out.get("log", "") + out.get("error", ""))
-                batch.outcomes[(sid, name)] = Outcome(
-                    bool(out.get("success")), out.get("error", ""), wall, began
-                )
-                if not out.get("success"):
+                ok = bool(out.get("success"))
+                batch.outcomes[(sid, name)] = Outcome(ok, out.get("error", ""), wall, began)
+                if not ok:
                     print(
                         f"  nbgrader could not finish {batch.name_of(sid)!r} / {name}: a 0 row says why",
                         flush=True,

@@ -118,7 +118,8 @@ def test_each_submission_runs_in_its_own_fresh_process(battery):
         for e in events
         if e.get("event") == "start"
     ]
-    assert len(starts) >= len(results) and len({e["pid"] for e in starts}) == len(starts)
+    ran = [p for p in (work / "autograded").glob("*/*") if p.is_dir()]  # every submission a kernel ran for
+    assert len(starts) >= len(ran) > 25 and len({e["pid"] for e in starts}) == len(starts)
 
 
 def test_an_interrupted_batch_resumes_and_a_rerun_gives_the_same_scores(battery):
@@ -191,4 +192,4 @@ def test_names_are_kept_exactly_and_a_refusal_sets_the_exit_code(battery, capsys
     assert len(oneil) == 1 and oneil[0].score == 0 and not any(r.student == "o" for r in results)
     assert _report(work, results, examples, 0.0) == EXIT_REFUSED
     out = capsys.readouterr().out
-    assert "'empty_folder' / 03_self_attention: an empty folder" in out and "all 33 example" in out
+    assert "'empty_folder' / 03_self_attention: an empty folder" in out and f"all {len(examples)} example" in out
