@@ -25,8 +25,9 @@ from nbconvert.preprocessors import Preprocessor
 from traitlets import Bool
 
 from . import cells
+from .gradebook import api
 from .intake import load_names
-from .nbg import AutograderError, assignments, nbgrader, notebooks
+from .nbg import AutograderError, assignments, notebooks
 from .release import REGION
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -110,9 +111,12 @@ def feedback(root: Path, work: Path, wanted: list[str] | None = None) -> list[Pa
     names = [n for n in assignments(root, wanted) if any((work / "autograded").glob(f"*/{n}"))]
     if not names:
         raise AutograderError(f"nothing in {work / 'autograded'} to give feedback on")
-    files, ids = [], load_names(work)
+    files, ids, nbgrader_api = [], load_names(work), api(root, work)
     for name in names:
-        nbgrader(["generate_feedback", name, "--force"], root, work, quiet=True)
+        out = nbgrader_api.generate_feedback(name, force=True)  # nbgrader's own, in this process
+        if not out.get("success"):
+            log = (out.get("log", "") + out.get("error", "")).strip()
+            raise AutograderError(f"`nbgrader generate_feedback {name}` failed:\n{log[-3000:]}")
         for path in sorted((work / "feedback").glob(f"*/{name}/*.html")):
             leaked = leaked_lines(
                 root, name, path, work / "submitted" / path.parts[-3] / name / f"{path.stem}.ipynb"

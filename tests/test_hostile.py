@@ -192,4 +192,6 @@ def test_names_are_kept_exactly_and_a_refusal_sets_the_exit_code(battery, capsys
     assert len(oneil) == 1 and oneil[0].score == 0 and not any(r.student == "o" for r in results)
     assert _report(work, results, examples, 0.0) == EXIT_REFUSED
     out = capsys.readouterr().out
-    assert "'empty_folder' / 03_self_attention: an empty folder" in out and f"all {len(examples)} example" in out
+    assert (
+        "'empty_folder' / 03_self_attention: an empty folder" in out and f"all {len(examples)} example" in out
+    )
