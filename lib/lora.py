@@ -22,13 +22,13 @@ import torch
 import torch.nn as nn
 from torch.nn.utils import parametrize
 
-# The low-rank factors' names: A and B in LoRALinear (the paper's letters, as notebook 07's Part 1 and
-# its hidden tests write them), lora_A and lora_B in LoRAPacked (loralib's and peft's names, as Part 4).
-LORA_FACTORS = ("A", "B", "lora_A", "lora_B")
+# The low-rank factors' names, one spelling everywhere: A and B, the paper's letters (W0 + (alpha/r) B A),
+# in LoRALinear and LoRAPacked alike (loralib and peft call them A and B).
+LORA_FACTORS = ("A", "B")
 
 
 def _is_lora_factor(name: str) -> bool:
-    """Whether a parameter or state_dict name ("blocks.0.attn.W_q.A", "...in_proj_weight.0.lora_B") is one."""
+    """Whether a parameter or state_dict name ("blocks.0.attn.W_q.A", "...in_proj_weight.0.B") is one."""
     return name.rpartition(".")[2] in LORA_FACTORS
 
 
@@ -157,19 +157,19 @@ class LoRAPacked(nn.Module):
         self.block, self.enable, self.r, self.scaling = rows // len(enable), tuple(enable), r, alpha / r
         n = sum(self.enable)
         kw = dict(dtype=weight.dtype, device=weight.device)
-        self.lora_A = nn.Parameter(torch.empty(n, r, cols, **kw))  # one A (r x in) per adapted block
-        self.lora_B = nn.Parameter(torch.zeros(n, self.block, r, **kw))  # one B (out x r) per adapted block
-        for A in self.lora_A:
-            _init_A(A)
+        self.A = nn.Parameter(torch.empty(n, r, cols, **kw))  # one A (r x in) per adapted block
+        self.B = nn.Parameter(torch.zeros(n, self.block, r, **kw))  # one B (out x r) per adapted block
+        for block in self.A:
+            _init_A(block)
 
     def delta_weight(self) -> torch.Tensor:
         blocks, i = [], 0
         for on in self.enable:
             if on:
-                blocks.append(self.scaling * (self.lora_B[i] @ self.lora_A[i]))  # (out, r) @ (r, in)
+                blocks.append(self.scaling * (self.B[i] @ self.A[i]))  # (out, r) @ (r, in)
                 i += 1
             else:
-                blocks.append(self.lora_A.new_zeros(self.block, self.lora_A.shape[-1]))
+                blocks.append(self.A.new_zeros(self.block, self.A.shape[-1]))
         return torch.cat(blocks)  # (n_blocks * out, in)
 
     def forward(self, weight: torch.Tensor) -> torch.Tensor:

@@ -92,15 +92,15 @@ def test_packed_q_v_equals_loralib_merged_linear():
     add_lora_packed(mha, r=r, alpha=4)
     p = mha.parametrizations.in_proj_weight[0]
     with torch.no_grad():
-        p.lora_B.normal_()
+        p.B.normal_()
     ref = loralib.MergedLinear(D, 3 * D, r=r, lora_alpha=4, enable_lora=[True, False, True])
     ref.train()  # unmerged (loralib's train() returns None)
     ref.load_state_dict(
         {
             "weight": base_w,
             "bias": mha.in_proj_bias.detach(),
-            "lora_A": p.lora_A.reshape(2 * r, D),
-            "lora_B": p.lora_B.reshape(2 * D, r),
+            "lora_A": p.A.reshape(2 * r, D),
+            "lora_B": p.B.reshape(2 * D, r),
         }
     )
     x = torch.randn(2, 5, D)
@@ -130,7 +130,7 @@ def test_torchvision_vit_gets_lora_without_rewriting_and_merges():
     with torch.no_grad():
         for m in vit.modules():
             if isinstance(m, LoRAPacked):
-                m.lora_B.normal_()
+                m.B.normal_()
     adapted = vit.eval()(x)
     merged = merge_lora(vit)
     assert not any(isinstance(m, LoRAPacked) for m in merged.modules())
