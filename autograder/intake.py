@@ -46,11 +46,8 @@ def load_names(work: Path) -> dict[str, str]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-JUNK = (
-    ".ipynb_checkpoints",
-    "__MACOSX",
-    ".DS_Store",
-)  # what tools leave beside submissions: skipped silently
+# what tools leave beside submissions: skipped silently
+JUNK = (".ipynb_checkpoints", "__MACOSX", ".DS_Store")
 LAYOUT = "<student>/<assignment>/<notebook>.ipynb"
 
 
@@ -92,18 +89,19 @@ def survey(folder: Path, assignments: list[str]) -> tuple[list[Path], list[Flag]
 
 def twins(names: list[str], assignments: list[str]) -> list[Flag]:
     """Rows for names that are one name in Unicode normal form NFC or differ only in case: both graded."""
-    flags = []
+    groups: dict[str, list[str]] = {}  # one key per name as a person reads it: NFC, case folded
     for name in names:
+        groups.setdefault(unicodedata.normalize("NFC", name).casefold(), []).append(name)
+    flags = []
+    for name, group in ((n, g) for g in groups.values() if len(g) > 1 for n in g):
         nfc = unicodedata.normalize("NFC", name)
-        for other in names:
+        for other in group:
             if other == name:
                 continue
             if unicodedata.normalize("NFC", other) == nfc:
                 why = f"the same name in Unicode normal form NFC as the folder {other!r}: graded apart"
-            elif unicodedata.normalize("NFC", other).casefold() == nfc.casefold():
-                why = f"names that differ only in case: this folder and {other!r} are graded apart"
             else:
-                continue
+                why = f"names that differ only in case: this folder and {other!r} are graded apart"
             flags += [
                 Flag(name, a, "-", "-", why + " (one student twice? keep one folder)") for a in assignments
             ]

@@ -1,7 +1,8 @@
 """The grader's one road: a folder of submissions in, one gradebook, grades.csv and report out.
 
-``grade(batch, submissions)`` takes ``DIR/<student>/<assignment>/<notebook>.ipynb`` for the students
-it is given; examples (``autograder/examples.py``), shards and real submissions only feed it. A
+``grade(root, work, wanted, submissions, chosen=...)`` takes
+``DIR/<student>/<assignment>/<notebook>.ipynb`` for the students it is given (every one by default);
+examples (``autograder/examples.py``), shards and real submissions only feed it. A
 ``Batch`` reads each source and release notebook once and owns the state of a run: its work folder,
 sandbox, the names behind stand-in ids, the flags and the per-submission outcomes. Each submission is
 graded by nbgrader's own ``autograde``, in this process, through ``NbGraderAPI.autograde`` (one
@@ -16,6 +17,7 @@ worker processes, each with its own gradebook, and merges them (``merge``).
 
 from __future__ import annotations
 
+import csv
 import os
 import shutil
 import sys
@@ -281,8 +283,6 @@ def finish(batch: Batch, rows: list[report.NotebookResult]) -> None:
 
 def rename_students(csv_path: Path, ids: dict[str, str]) -> None:
     """nbgrader's CSV with every stand-in id replaced by the name it stands for (RFC 4180 quoting)."""
-    import csv
-
     if not any(k != v for k, v in ids.items()):
         return
     with open(csv_path, newline="", encoding="utf-8") as f:

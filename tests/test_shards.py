@@ -1,4 +1,4 @@
-"""Parallel and sharded grading (autograder/shards.py): the same scores as one serial run."""
+"""Parallel and sharded grading (pipeline.grade_parallel, merge): the same scores as a serial run."""
 
 import csv
 import subprocess
