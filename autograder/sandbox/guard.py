@@ -175,10 +175,12 @@ def _install(channel, auditor, protection, cell_hooks):
     import os
     import sys
 
-    cfg = json.loads(open(os.environ["COURSE_GUARD_CONFIG"]).read())
+    from course.settings import ENV_GUARD_CONFIG, ENV_GUARD_FD  # the names the launcher set them under
+
+    cfg = json.loads(open(os.environ[ENV_GUARD_CONFIG]).read())
     state = {"cell": None, "test": False}
     cell_files = {}  # code file name IPython gives a cell -> True for a test cell
-    send = channel(int(os.environ["COURSE_GUARD_FD"]), state)
+    send = channel(int(os.environ[ENV_GUARD_FD]), state)
     audit = auditor(cfg, send, state, cell_files)
     ip = get_ipython()  # noqa: F821 (exec_files run inside the kernel's shell)
     pre, post = cell_hooks(ip, set(cfg["test_cells"]), send, state, cell_files, protection(cfg))
