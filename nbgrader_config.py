@@ -27,6 +27,7 @@ c.CourseDirectory.ignore = [
     "feedback",
     "*.metrics.json",
     "checkpoints",
+    ".judge",  # the judge's seed and a submission's shipped outputs: never copied into feedback
 ]
 
 # PyTorch notebooks import slowly and train for a while even in the smoke profile: nbgrader's
@@ -48,13 +49,20 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
+# The judge (autograder/judge.py): a seed and the probes before the run; after it, every output made
+# inert and each test cell's score set by the judge outside the kernel, from the plain data its hidden
+# test shipped; a cell the judge could not decide is left for a person, not scored 0.
 c.Autograde.autograde_preprocessors = [
+    "autograder.steps.PrepareProbes",
     "nbgrader.preprocessors.Execute",
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",
+    "autograder.steps.InertOutputs",
+    "autograder.steps.ApplyVerdicts",
     "autograder.steps.RestoreSubmittedOutputs",
     "nbgrader.preprocessors.SaveAutoGrades",
+    "autograder.steps.FlagJudgeErrors",
     "nbgrader.preprocessors.AssignLatePenalties",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]

@@ -132,15 +132,13 @@ def _cmd_run(args) -> int:
 
 def _cmd_outputs(args) -> int:
     from .nbg import assignments, notebooks
-    from .references import build
     from .runner import store_checked_outputs
 
     root = course_root(args.root)
     names = assignments(root, args.assignments)
-    refs = build(names, root / "build" / "references")
     for name in names:
         for nb in notebooks(root, name):
-            n = store_checked_outputs(nb, refs)
+            n = store_checked_outputs(nb)
             print(f"source/{name}/{nb.name}: stored the outputs of {n} checked cells")
     return 0
 
@@ -171,22 +169,6 @@ def _cmd_student_wheel(args) -> int:
     course_root(args.root)
     wheel = build_wheel(Path(args.out))
     print(f"{wheel}\nstudents install it with: bash student/install.sh {wheel}")
-    return 0
-
-
-def _cmd_references(args) -> int:
-    from .nbg import assignments
-    from .references import build, fixtures
-
-    root = course_root(args.root)
-    names = assignments(root, args.assignments)
-    out = build(names, Path(args.out) if args.out else root / "build" / "references")
-    for name in names:
-        print(f"{name}: {len(fixtures(name))} hidden tests' reference values")
-    print(
-        f"written to {out}; hidden tests run by hand (nbval, nbgrader, JupyterLab) find them there, "
-        f"or wherever $COURSE_REFERENCES points"
-    )
     return 0
 
 
@@ -285,15 +267,6 @@ def _grading_commands(sub) -> None:
     a.add_argument("--work", default=str(WORK_DIR))
     _sandbox_options(a)
     a.set_defaults(func=_cmd_all, submissions=None, examples=None, jobs=1, shard=None)
-
-    f = sub.add_parser(
-        "references", help="compute the hidden tests' reference values with lib (the grader does this itself)"
-    )
-    f.add_argument("assignments", nargs="*")
-    f.add_argument(
-        "--out", help="folder for <assignment>.pt (default: build/references in the course directory)"
-    )
-    f.set_defaults(func=_cmd_references)
 
 
 def _course_commands(sub) -> None:

@@ -27,7 +27,9 @@ Hostile submissions (``autograder/examples/hostile/``) use a few more keys: ``ed
 cell, test cells included), ``delete`` (grade_ids to remove), ``append`` (extra cells at the end),
 ``file`` (hand the notebook in under another name), ``raw`` (hand in this text instead of a
 notebook), ``notebook_of`` (hand in another assignment's release notebook), ``layout`` (``empty``:
-an empty student folder; ``file``: the notebook where the student's folder goes), and under
+an empty student folder; ``file``: the notebook where the student's folder goes; ``link``: a symbolic
+link to the instructor's source notebook), an ``append`` item may be ``{source, nbgrader}`` (a cell
+that claims graded metadata), and under
 ``expected``, ``flags``: texts that rows of the integrity report must contain (``[]``: no row), or
 ``refused``: no score at all, and an integrity row that contains this text. A student's name is the
 folder name, whatever it holds (``*``, quotes, spaces, letters outside ASCII).
@@ -140,7 +142,12 @@ def build(
             )
         by_id[gid].source = text.rstrip("\n")
     nb.cells = [c for c in nb.cells if kinds.grade_id(c) not in example.delete]
-    nb.cells += [nbformat.v4.new_code_cell(text.rstrip("\n")) for text in example.append]
+    for item in example.append:  # text, or {source, nbgrader}: a cell that claims to be graded
+        item = item if isinstance(item, dict) else {"source": item}
+        cell = nbformat.v4.new_code_cell(item["source"].rstrip("\n"))
+        if "nbgrader" in item:
+            cell.metadata["nbgrader"] = dict(item["nbgrader"])
+        nb.cells.append(cell)
     return nb
 
 
@@ -154,6 +161,11 @@ def write_submissions(examples: list[Example], root: Path, release_root: Path, s
         if ex.layout == "file":
             dest = submitted / ex.student
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if ex.layout == "link":  # a link to the instructor's own notebook, solutions and hidden tests
+            if not dest.is_symlink():
+                dest.unlink(missing_ok=True)
+                dest.symlink_to(root / "source" / ex.assignment / ex.notebook)
+            continue
         if ex.raw is not None:
             text = ex.raw
         elif ex.notebook_of:

@@ -34,12 +34,12 @@ def open_gradebook(root: Path, work: Path) -> Gradebook:
 
 
 def fingerprint(root: Path, names: list[str]) -> str:
-    """What a gradebook depends on: the source notebooks, nbgrader and its config, the fixtures and lib."""
+    """What a gradebook depends on: the source notebooks, nbgrader and its config, the probes and lib."""
     import nbgrader as nbgrader_package
 
     h = hashlib.sha256(nbgrader_package.__version__.encode())
     files = [nb for name in names for nb in notebooks(root, name)] + [root / NBGRADER_CONFIG]
-    files += sorted((REPO / "autograder" / "references").glob("*.py")) + sorted((REPO / "lib").glob("*.py"))
+    files += sorted((REPO / "autograder" / "probes").glob("*.py")) + sorted((REPO / "lib").glob("*.py"))
     for f in files:
         h.update(f.name.encode() + f.read_bytes())
     return h.hexdigest()

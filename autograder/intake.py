@@ -237,9 +237,51 @@ class Intake:
                 shutil.copy2(src, dest / meta)
         for name, (path, nb) in graded.items():
             flags += cell_flags(student, self.assignment, name, nb, self.release[name])
+            foreign = foreign_graded_cells(student, self.assignment, name, nb, self.release[name])
+            flags += foreign
             dest.mkdir(parents=True, exist_ok=True)
-            if path.name == name:
+            if path.name == name and not foreign:
                 shutil.copy2(path, dest / name)  # keeps the time stamp: a re-run skips what nbgrader graded
             else:
                 nbformat.write(nb, dest / name)
+                shutil.copystat(path, dest / name)
         return flags
+
+
+def foreign_graded_cells(student: str, assignment: str, notebook: str, nb, released) -> list[Flag]:
+    """Cells whose nbgrader metadata the assignment did not give them lose it (in ``nb``), one row each.
+
+    nbgrader would fail the whole submission on a graded cell it does not know, or score a copy of a test
+    cell's id in place of the original. A cell with an id the release lacks, or a second cell with an id
+    the release has, becomes an ordinary cell: it still runs, it is not scored, and the student's honest
+    work in the instructor's cells is graded as usual. Of several cells with one id, the one that keeps it
+    is the release's own source if present, else the first of the release's cell type.
+    """
+    wanted = {gid: c for c in released.cells if (gid := cells.grade_id(c))}
+    keep: dict[str, int] = {}
+    for i, c in enumerate(nb.cells):
+        gid = cells.grade_id(c)
+        if gid in wanted and c.cell_type == wanted[gid].cell_type:
+            same = c.source.strip() == wanted[gid].source.strip()
+            if gid not in keep or (same and nb.cells[keep[gid]].source.strip() != wanted[gid].source.strip()):
+                keep[gid] = i
+    flags = []
+    for i, c in enumerate(nb.cells):
+        meta = c.get("metadata", {}).get("nbgrader")
+        if meta is None:
+            continue
+        gid = cells.grade_id(c)
+        if gid is not None and keep.get(gid) == i:
+            continue
+        if not isinstance(meta, dict) or not any(
+            meta.get(k) for k in ("grade", "solution", "task", "locked")
+        ):
+            if isinstance(meta, dict) and gid is None:
+                continue  # nbgrader's own bookkeeping on an ordinary cell
+        del c.metadata["nbgrader"]
+        if gid in wanted:
+            why = f"cell {i + 1} is a copy of the graded cell {gid}: not scored (the original is)"
+        else:
+            why = f"cell {i + 1} carries graded metadata the assignment does not have: ignored for scoring"
+        flags.append(Flag(student, assignment, notebook, gid or f"cell {i + 1}", why))
+    return flags

@@ -89,13 +89,6 @@ _GUARD_WORDS = {
 
 def _guard_words(e: dict) -> str | None:
     kind = e.get("kind")
-    if kind == "reference-read":
-        if e.get("function"):
-            return (
-                f"the function {e['function']}() from an answer cell read the hidden tests' reference values "
-                f"while a test ran"
-            )
-        return "read the hidden tests' reference values outside a test cell"
     words = _GUARD_WORDS.get(kind)
     return words(e) if words else None
 
@@ -160,7 +153,10 @@ def output_flags(student: str, assignment: str, notebook: str, nb, memory_gib: f
             if o.get("output_type") != "error":
                 continue
             text = f"{o.get('ename')}: {o.get('evalue')}"
-            if o.get("ename") == "CellTimeoutError" or "timed out" in text.lower():
+            if o.get("ename") == "JudgeError":
+                why = "the judge could not decide this test (the grader's fault): marked for manual grading"
+                flags.append(Flag(student, assignment, notebook, label, why))
+            elif o.get("ename") == "CellTimeoutError" or "timed out" in text.lower():
                 flags.append(
                     Flag(
                         student,

@@ -31,7 +31,7 @@ import nbformat
 
 from course.settings import ENV_PROFILE
 
-from . import cells, gradebook, integrity, references, report
+from . import cells, gradebook, integrity, report
 from .intake import Intake, load_names, save_names, stray, student_id, students, survey
 from .nbg import WORK_MARKER, AutograderError, assignments, environment, fresh_work_dir, notebooks
 from .sandbox import SandboxConfig, find_bwrap, install_kernel, kernel_options, probe
@@ -101,9 +101,8 @@ class Batch:
 
 
 def prepare_kernels(batch: Batch, sandbox: bool | SandboxConfig, cell_timeout: int | None) -> None:
-    """Reference values (lib, here, outside every kernel), the sandbox kernel, nbgrader's settings."""
-    refs = references.build(batch.names, batch.work / "references")
-    batch.env = {ENV_PROFILE: os.environ.get(ENV_PROFILE, "smoke"), **references.environment(refs)}
+    """The sandbox kernel and nbgrader's settings (the judge needs nothing prepared: autograder/steps.py)."""
+    batch.env = {ENV_PROFILE: os.environ.get(ENV_PROFILE, "smoke")}
     batch.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
     if cell_timeout:
         batch.overrides.setdefault("Execute", {})["timeout"] = int(cell_timeout)
@@ -129,7 +128,7 @@ def prepare_kernels(batch: Batch, sandbox: bool | SandboxConfig, cell_timeout: i
         batch.mode = "unsandboxed"
         return
     tests = [nb for name in batch.names for nb in batch.sources[name].values()]
-    config.bwrap, config.references = found, str(refs)
+    config.bwrap = found
     config.test_cells = [integrity.cell_hash(t) for nb in tests for t in integrity.test_cell_sources(nb)]
     batch.env.update(install_kernel(batch.work, config))
     for cls, traits in kernel_options(batch.work).items():

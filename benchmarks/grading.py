@@ -96,6 +96,9 @@ def stages(work: Path, rows) -> dict[str, float]:
             "setup cell": setup_end - first,
             "other cells": last - setup_end,
         }
+        record = folder / ".judge" / "verdicts.json"
+        if record.is_file():
+            parts["judge (outside the kernel)"] = json.loads(record.read_text()).get("judge_s", 0.0)
         parts["nbgrader after cells"] = r.wall_s - sum(parts.values())
         for k, v in parts.items():
             out.setdefault(k, []).append(v)
@@ -140,9 +143,7 @@ def main() -> None:
         grade_parallel(REPO, tmp / "par", [name], tmp / "subs", args.jobs, sandbox=SandboxConfig())
         parallel_s = time.perf_counter() - start
         assert _scores(tmp / "serial") == _scores(tmp / "par"), "parallel and serial scores differ"
-        fixed_s = (
-            serial_s - per_sub * n
-        )  # the batch's own cost: gradebook, references, sandbox set-up, export
+        fixed_s = serial_s - per_sub * n  # the batch's own cost: gradebook, sandbox set-up, export
         out.update(
             jobs=args.jobs,
             parallel_s=parallel_s,
@@ -155,6 +156,10 @@ def main() -> None:
             start = time.perf_counter()
             every, ex = grade_examples(REPO, tmp / "all", None, sandbox=SandboxConfig())
             out.update(all_examples=len(ex), all_examples_s=time.perf_counter() - start)
+            out["per_notebook_s"] = {
+                a: statistics.mean(r.wall_s for r in every if r.assignment == a)
+                for a in sorted({r.assignment for r in every})
+            }
     total = args.students * 7
     per_parallel = (out["parallel_s"] - fixed_s) / n
     out["projected_s"] = {str(k): fixed_s + total * per_parallel / k for k in args.nodes}
@@ -170,6 +175,8 @@ def main() -> None:
         print(f"  {stage:<24} {s:5.2f} s per submission")
     if args.all:
         print(f"all {out['all_examples']} example submissions, serially: {out['all_examples_s']:.0f} s")
+        for a, s in out["per_notebook_s"].items():
+            print(f"  {a:<26} {s:5.2f} s per submission")
     for k, v in out["projected_s"].items():
         print(f"{args.students} students x 7 notebooks on {k} machine(s) like this one: {v / 60:.1f} min")
     if args.json:

@@ -17,7 +17,6 @@ ENV_PROFILE = "COURSE_PROFILE"  # smoke | full (course.profiles)
 ENV_DATA_DIR = "COURSE_DATA_DIR"  # the data mirror or download folder (course.data)
 ENV_OFFLINE = "COURSE_OFFLINE"  # 1: never download (course.data)
 ENV_METRICS_FILE = "COURSE_METRICS_FILE"  # where course.metrics.record writes (autograder run)
-ENV_REFERENCES = "COURSE_REFERENCES"  # folder of the hidden tests' reference values (course.grading)
 ENV_ASSIGNMENT = "COURSE_ASSIGNMENT"  # the assignment a kernel grades (default: its folder's name)
 ENV_SANDBOX = "COURSE_SANDBOX"  # 1 inside the grading sandbox
 ENV_GUARD_FD = "COURSE_GUARD_FD"  # the kernel guard's report pipe (autograder.sandbox)
@@ -42,7 +41,6 @@ KERNEL_ENV = (
 
 # ------------------------------------------------------------------------------------------- paths
 DATA_CACHE = Path("dl-course") / "data"  # under $XDG_CACHE_HOME (~/.cache) when COURSE_DATA_DIR is unset
-REFERENCES_DIR = Path("build") / "references"  # under the course directory: `autograder references`
 GRADEBOOKS_DIR = Path("build") / "gradebooks"  # under the course directory: generated gradebooks, cached
 WORK_DIR = Path("build") / "grading"  # `autograder grade`'s default work folder
 NBGRADER_CONFIG = "nbgrader_config.py"  # in the course directory (the repository root)

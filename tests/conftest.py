@@ -13,18 +13,6 @@ os.environ["COURSE_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")
 
 
-def pytest_configure(config):
-    """The hidden tests in source/ read lib's values from reference files (as in grading): build them once."""
-    import tempfile
-
-    from autograder import references
-    from autograder.nbg import assignments
-
-    out = Path(tempfile.mkdtemp(prefix="dl-course-references-"))
-    references.build(assignments(REPO), out)
-    os.environ.update(references.environment(out))
-
-
 def _mirror() -> Path | None:
     for candidate in (os.environ.get("COURSE_DATA_DIR"), REPO.parent / "shared" / "data"):
         if candidate and (Path(candidate) / "mnist" / "train.npz").is_file():

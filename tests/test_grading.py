@@ -75,7 +75,7 @@ def test_failures_carry_the_mistake(graded):
     msgs = {(r.student, c.grade_id): c.message for r in results for c in r.failed}
     assert "sqrt(d_k)" in msgs[("forgot_scaling", "test_worked_example")]
     assert "NotImplementedError" in msgs[("untouched", "test_scaled_dot_product_attention")]
-    assert "masked" in msgs[("inverted_mask", "test_scaled_dot_product_attention")]
+    assert "the mask is the wrong way round" in msgs[("inverted_mask", "test_scaled_dot_product_attention")]
     text = table(results)
     assert "why tests failed" in text and "forgot_scaling" in text
 

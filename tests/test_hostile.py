@@ -53,6 +53,21 @@ def test_the_battery_covers_every_attack_the_issue_lists():
         "looks_up_answers",
         "honest",
     }
+    # issue 19: the judge outside the kernel
+    assert students >= {
+        "silences_ship",  # overriding what carries outputs
+        "rewrites_tests",  # rewriting cells on their way in
+        "fake_tensors",
+        "chooses_inputs",  # replacing what carries inputs
+        "chooses_inputs_early",
+        "forges_outputs",  # replacing what carries outputs
+        "links_to_outside",
+        "writes_fd2",
+        "prints_markup",
+        "claims_graded_cells",
+        "links_instructor",
+        "patches_allclose",  # blinding the guard changes nothing: it no longer decides
+    }
     assert students >= {
         "*",
         "?",
@@ -159,7 +174,8 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
     for path in files:
         assert leaked_lines(REPO, A, path, work / "submitted" / path.parts[-3] / A / f"{A}.ipynb") == [], path
     text = html_text(next(p for p in files if p.parts[-3] == "patches_allclose"))
-    assert "AssertionError: output differs from torch's" in text and "Score" in text
+    assert "WrongAnswer: the scores look unscaled" in text and "Score" in text
+    assert not list((work / "feedback").rglob(".judge")) and not list((work / "feedback").rglob("*.npy"))
     # the check itself can fail: nbconvert's plain HTML of the same notebook shows the hidden tests
     raw = work / "raw.html"
     raw.write_text(
@@ -167,7 +183,7 @@ def test_feedback_shows_scores_and_messages_but_no_hidden_test(battery):
             nbformat.read(work / "autograded" / "patches_allclose" / A / f"{A}.ipynb", 4)
         )[0]
     )
-    assert len(leaked_lines(REPO, A, raw)) > 10
+    assert len(leaked_lines(REPO, A, raw)) >= 5
 
 
 def test_names_are_kept_exactly_and_a_refusal_sets_the_exit_code(battery, capsys):
@@ -195,3 +211,28 @@ def test_names_are_kept_exactly_and_a_refusal_sets_the_exit_code(battery, capsys
     assert (
         "'empty_folder' / 03_self_attention: an empty folder" in out and f"all {len(examples)} example" in out
     )
+
+
+def test_the_judge_keeps_its_record_and_no_probe_and_nothing_printed_runs_in_a_browser(battery):
+    import json
+
+    import nbformat
+
+    from autograder.intake import student_id
+
+    work, results, _ = battery
+    for nb_path in (work / "autograded").glob(f"*/{A}/{A}.ipynb"):
+        judge_dir = nb_path.parent / ".judge"
+        assert not (judge_dir / "probe.py").exists(), nb_path  # the hidden test's probe does not stay
+        nb = nbformat.read(nb_path, 4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                kinds = set(out.get("data", {}))
+                assert kinds <= {"text/plain", "image/png", "image/jpeg"}, (nb_path, kinds)
+            if cell.cell_type == "markdown":
+                assert "<script" not in cell.source and "<img" not in cell.source
+    record = work / "autograded" / student_id("honest") / A / ".judge" / "verdicts.json"
+    verdicts = json.loads(record.read_text())["verdicts"]
+    assert {v["outcome"] for v in verdicts.values()} == {"pass"} and len(verdicts) == 5
+    markup = work / "autograded" / student_id("prints_markup") / A / f"{A}.ipynb"
+    assert "document.title" not in json.dumps([c.get("outputs", []) for c in nbformat.read(markup, 4).cells])

@@ -62,7 +62,7 @@ def test_leak_detector_catches_hidden_tests_markers_lib_and_outputs():
 def test_hidden_tests_and_written_answers_are_secret():
     source, _ = _source_and_release()
     secret = rel.secret_lines(source)
-    assert 'R = reference("test_worked_example")' in secret
+    assert any('ship("test_worked_example", globals())' in line for line in secret)
     assert any("variance" in s for s in secret)  # the model written answer
 
 

@@ -33,7 +33,6 @@ def test_a_sandboxed_kernel_reads_data_where_the_grader_does_and_stays_offline(t
         "PYTHONDONTWRITEBYTECODE",
         "XDG_CACHE_HOME",
         settings.ENV_SANDBOX,
-        settings.ENV_REFERENCES,
     }
 
 

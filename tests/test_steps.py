@@ -131,3 +131,132 @@ def test_nbgrader_config_names_both_steps_around_the_stock_ones():
     for trait, listed in (("sanitize_preprocessors", sanitize), ("autograde_preprocessors", autograde)):
         for cls in getattr(stock, trait):
             assert any(name.endswith("." + cls.__name__) for name in listed), cls
+
+
+# ---------------------------------------------------------------------------------------------- judge
+def test_the_judge_steps_sit_where_nbgrader_reads_them():
+    from traitlets.config.loader import PyFileConfigLoader
+
+    from autograder.nbg import REPO
+
+    c = PyFileConfigLoader("nbgrader_config.py", path=str(REPO)).load_config()
+    a = c.Autograde.autograde_preprocessors
+    order = [
+        "autograder.steps.PrepareProbes",
+        "nbgrader.preprocessors.Execute",
+        "nbgrader.preprocessors.LimitOutput",
+        "autograder.steps.InertOutputs",
+        "autograder.steps.ApplyVerdicts",
+        "nbgrader.preprocessors.SaveAutoGrades",
+        "autograder.steps.FlagJudgeErrors",
+    ]
+    assert [a.index(s) for s in order] == sorted(a.index(s) for s in order)
+    assert ".judge" in c.CourseDirectory.ignore  # never copied into feedback
+
+
+def _test_cell(outputs=()):
+    return new_code_cell(
+        'ship("test_f", globals())\nassert f(1) == 2',
+        outputs=list(outputs),
+        metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "test_f", "points": 4}},
+    )
+
+
+def test_each_verdict_scores_in_nbgrader_as_the_judge_said_whatever_the_kernel_printed():
+    from nbgrader.utils import determine_grade
+
+    from autograder.judge import Verdict
+    from autograder.steps import _as_text, verdict_outputs
+
+    noisy = [
+        new_output("stream", name="stderr", text="debug: x = 3\n"),  # fd 2 from a correct function
+        new_output("error", ename="AssertionError", evalue="visible check", traceback=[]),
+    ]
+    cases = [
+        (Verdict("test_f", "pass", 4.0, 4.0), 4.0),
+        (Verdict("test_f", "partial", 2.5, 4.0, "half of it"), 2.5),
+        (Verdict("test_f", "fail", 0.0, 4.0, "the scores look unscaled"), 0.0),
+        (Verdict("test_f", "no-output", 0.0, 4.0, "did not run"), 0.0),
+    ]
+    for verdict, score in cases:
+        cell = _test_cell()
+        cell.outputs = [*verdict_outputs(verdict), *_as_text(noisy)]
+        assert determine_grade(cell)[0] == score, verdict
+        assert not any(o.get("name") == "stderr" or o.output_type == "error" for o in cell.outputs[1:])
+    fail = verdict_outputs(cases[2][0])[0]
+    assert fail.ename == "WrongAnswer" and fail.evalue == "the scores look unscaled"
+
+
+def test_nothing_a_submission_prints_stays_executable():
+    from autograder.steps import InertOutputs, escape_markup
+
+    html = new_output(
+        "display_data", data={"text/html": "<script>alert(1)</script>", "application/javascript": "x()"}
+    )
+    svg = new_output("execute_result", data={"image/svg+xml": "<svg onload=x()>", "text/plain": "fig"})
+    md = nbformat.v4.new_markdown_cell("<img src=x onerror=alert(1)> [a](javascript:alert(1)) $a < b$")
+    raw = nbformat.v4.new_raw_cell("<script>x()</script>", metadata={"format": "text/html"})
+    nb = new_notebook(cells=[new_code_cell("x", outputs=[html, svg]), md, raw])
+    nb, _ = InertOutputs().preprocess(nb, {})
+    outs = nb.cells[0].outputs
+    assert [sorted(o.data) for o in outs] == [["text/plain"], ["text/plain"]] and outs[1].data[
+        "text/plain"
+    ] == "fig"
+    assert "<img" not in nb.cells[1].source and "javascript:" not in nb.cells[1].source
+    assert "$a < b$" in nb.cells[1].source  # math stays math
+    assert "format" not in nb.cells[2].metadata
+    assert escape_markup("**bold** and `code`") == "**bold** and `code`"
+
+
+def test_cells_with_graded_metadata_the_release_lacks_are_ignored_and_flagged():
+    from autograder.intake import foreign_graded_cells
+
+    answer = new_code_cell(
+        "def f(x): return 2 * x",
+        metadata={"nbgrader": {"solution": True, "grade": False, "grade_id": "f_solution", "locked": False}},
+    )
+    released = new_notebook(cells=[new_code_cell("# YOUR CODE HERE", metadata=answer.metadata), _test_cell()])
+    invented = new_code_cell(
+        "pass",
+        metadata={"nbgrader": {"grade": True, "solution": False, "grade_id": "test_free", "points": 9}},
+    )
+    copy = _test_cell()
+    copy.source = "pass"  # a copy of the test's id, placed before the real test
+    nb = new_notebook(cells=[answer, invented, copy, _test_cell()])
+    flags = foreign_graded_cells("s", "a", "a.ipynb", nb, released)
+    assert [f.cell for f in flags] == ["test_free", "test_f"]
+    assert "does not have" in flags[0].what and "copy of the graded cell test_f" in flags[1].what
+    kept = [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+    assert kept == ["f_solution", None, None, "test_f"]  # the student's answer and the real test stay graded
+    assert nb.cells[3].source.startswith('ship("test_f"')
+
+
+def test_a_cell_the_judge_could_not_decide_waits_for_a_person_in_the_gradebook(tmp_path, monkeypatch):
+    import os
+    import sys
+
+    from nbgrader.api import Gradebook
+
+    from autograder.judge import Verdict
+    from autograder.steps import ApplyVerdicts, FlagJudgeErrors
+
+    monkeypatch.setenv(
+        "PATH", os.pathsep.join([os.path.dirname(sys.executable), os.environ["PATH"]])
+    )  # alembic
+    db = f"sqlite:///{tmp_path / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        gb.add_assignment("a")
+        gb.add_notebook("nb", "a")
+        gb.add_grade_cell("test_f", "nb", "a", max_score=4, cell_type="code")
+        gb.add_student("s")
+        gb.add_submission("a", "s")
+    info = {"student": "s", "assignment": "a", "notebook": "nb", "db_url": db}
+    nb = new_notebook(cells=[_test_cell()])
+    # no seed: PrepareProbes did not run (a configuration error), so the judge cannot decide
+    nb, resources = ApplyVerdicts().preprocess(nb, {"nbgrader": info, "metadata": {"path": str(tmp_path)}})
+    verdict = resources[KEY]["verdicts"]["test_f"]
+    assert isinstance(verdict, Verdict) and verdict.outcome == "judge-error"
+    assert nb.cells[0].outputs[0].ename == "JudgeError" and "staff" in nb.cells[0].outputs[0].evalue
+    FlagJudgeErrors().preprocess(nb, resources)
+    with Gradebook(db) as gb:
+        assert gb.find_grade("test_f", "nb", "a", "s").needs_manual_grade

@@ -24,10 +24,10 @@ Every launch and every kill is appended to ``<work>/sandbox/events.jsonl``. Wher
 (macOS, a container without user namespaces) ``probe()`` says why; the autograder then prints a
 banner, grades in ordinary kernels and marks every row ``unsandboxed`` (as with ``--no-sandbox``).
 
-The ``lib`` reference package is not in the sandbox: the hidden tests read what ``lib`` computed on
-their inputs from ``<work>/references`` (``autograder.references``; read-only inside). The kernel runs
-``autograder/sandbox/guard.py`` first; it reports imports of ``lib``, reads outside the allowed paths,
-reads of the reference values outside test cells and replaced comparison functions over a pipe that
+The ``lib`` reference package is not in the sandbox, nor is any expected value: hidden tests only ship
+the outputs of the student's functions to ``.judge/`` beside the notebook, and the judge decides
+outside (``autograder/judge.py``). The kernel runs ``autograder/sandbox/guard.py`` first; it reports
+imports of ``lib``, reads outside the allowed paths and replaced library functions over a pipe that
 this launcher reads from outside and appends to ``events.jsonl`` (``kind`` = what happened).
 
 nbgrader run by hand uses the plain kernel; to use this one, set the environment ``install_kernel``
@@ -51,7 +51,7 @@ KERNEL_NAME = "dl-course-sandbox"
 LAUNCHER = "autograder.sandbox.launch"  # the kernel command (a module run with python -m)
 REPO = Path(__file__).resolve().parents[2]
 # packages the kernel may import from the repository (read-only); `lib`, `autograder` and `source/` stay out:
-# the hidden tests read what lib computed from the reference files (autograder/references, course/grading.py)
+# hidden tests ship outputs; the judge outside compares them with lib's (autograder/judge.py)
 VISIBLE_PACKAGES = ("course",)
 ENV_PASSED = settings.KERNEL_ENV  # what a kernel takes from the grader; the sandbox clears the rest
 
@@ -65,21 +65,21 @@ class SandboxConfig:
     bwrap: str = ""
     events: str = ""  # the JSON-lines log of launches, kills and the guard's reports
     runtime_dir: str = ""
-    references: str = ""  # folder of the hidden tests' reference values (read-only inside)
     guard: str = ""  # guard.py's copy and its configuration, read-only inside
     guard_config: str = ""
     test_cells: list[str] = field(default_factory=list)  # SHA-256 (16 hex) of every test cell's source
     data_dir: str = ""  # the grader's data folder: the kernel reads its data there (COURSE_DATA_DIR)
 
 
-# what the guard protects: the comparisons hidden tests use, and the way they read their references
+# what the guard puts back before each test cell and reports when replaced: the functions probes draw inputs
+# with (a replaced one only changes the student's own outputs: the judge draws its inputs outside)
 PROTECTED = {
     "torch": ["allclose", "equal", "isclose", "load", "tensor", "zeros", "ones", "randn", "Generator"],
     "torch.testing": ["assert_close"],
     "numpy": ["allclose", "array_equal", "isclose"],
     "numpy.testing": ["assert_allclose", "assert_array_equal", "assert_equal", "assert_array_almost_equal"],
     "math": ["isclose", "sqrt"],
-    "course.grading": ["reference"],
+    "course.grading": ["ship", "Probe", "plain", "write"],
 }
 BUILTINS_SKIP = [
     "input",
@@ -192,7 +192,7 @@ def bwrap_command(
     ]  # first: the binds below may lie under /tmp (a test's work dir)
     for p in read_only_paths(config):
         cmd += ["--ro-bind", p, p] if not Path(p).is_symlink() else ["--symlink", os.readlink(p), p]
-    for p in (config.references, config.guard, config.guard_config):
+    for p in (config.guard, config.guard_config):
         if p and Path(p).exists():
             cmd += ["--ro-bind", p, p]
     cmd += [
@@ -220,8 +220,6 @@ def bwrap_command(
     env[settings.ENV_SANDBOX] = "1"
     if config.data_dir:  # the grader's data folder, wherever the kernel's own HOME would have led it
         env[settings.ENV_DATA_DIR] = config.data_dir
-    if config.references:
-        env[settings.ENV_REFERENCES] = config.references
     if guard_fd is not None and config.guard:
         env.update({settings.ENV_GUARD_FD: str(guard_fd), settings.ENV_GUARD_CONFIG: config.guard_config})
     for k, v in env.items():
@@ -263,7 +261,6 @@ def install_kernel(work: Path, config: SandboxConfig) -> dict[str, str]:
         json.dumps(
             {
                 "test_cells": config.test_cells,
-                "references": config.references or str(base / "no-references"),
                 "forbidden": [str(REPO), str(Path(work).resolve()), str(Path.home().resolve())],
                 "allowed": [*read_only_paths(config), str(REPO / "release"), config.runtime_dir, str(base)],
                 "protected": PROTECTED,

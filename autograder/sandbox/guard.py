@@ -5,19 +5,17 @@ It reports, over a pipe the sandbox launcher reads from outside (so a report can
 * ``import-reference``: an attempt to import ``lib`` or ``autograder`` (they are not in the sandbox);
 * ``forbidden-read``: opening a path outside what the notebook may read (``source/``, the gradebook,
   other submissions, the instructor's home), whether or not the sandbox shows it;
-* ``reference-read``: reading the hidden tests' reference values outside a test cell, or from a
-  function defined in an answer cell while a test runs (a lookup of the expected answers);
 * ``network``: an attempt to connect anywhere (the sandbox has no network);
-* ``replaced``: a function the tests rely on (``torch.allclose``, ``torch.testing``, ``numpy.testing``,
-  ``builtins``, ``course.grading.reference``) replaced by the cell that ran; before every test cell
-  the originals are put back (``restored``), so the replacement cannot pass a test;
-* while a test cell runs, what the student's code writes to stderr is shown as ordinary output: nbgrader
-  scores a cell 0 for any stderr, and a debug print or a log line is no failure;
+* ``replaced``: a library function (``torch.allclose``, ``torch.randn``, ``builtins``,
+  ``course.grading.ship``) replaced by the cell that ran; before every test cell the originals are put
+  back (``restored``). None of this decides a grade any more: hidden tests only ship outputs and the
+  judge compares them outside the kernel with values that never enter it (``autograder/judge.py``);
+* while a test cell runs, what the student's code writes to stderr is shown as ordinary output (the
+  judge's verdict is what scores; this keeps the graded copy readable);
 * ``exit``: a clean interpreter exit. The launcher reports a kernel that ended without one (``os._exit``).
 
 Each report names the cell by the SHA-256 of its source; the grader maps it to the cell's grade_id.
-This file holds no solution. It is defence in depth, not a proof: hidden tests run in the student's
-kernel (nbgrader's design), and what it cannot prevent it reports.
+This file holds no solution and no expected value. It reports; the judge outside decides.
 """
 
 
@@ -42,33 +40,17 @@ def _channel(fd, state):
 
 
 def _audit(cfg, send, state, cell_files):
-    """The audit hook: reads of the references, of forbidden paths, connections, imports of lib."""
+    """The audit hook: reads of forbidden paths, connections, imports of lib."""
     import os
-    import sys
 
-    references = cfg["references"].rstrip("/") + "/"
     forbidden = tuple(p.rstrip("/") + "/" for p in cfg["forbidden"])
     allowed = tuple(p.rstrip("/") + "/" for p in [*cfg["allowed"], os.getcwd()])  # its own folder too
-    getframe, fsdecode = sys._getframe, os.fsdecode
-
-    def answer_frame():
-        f = getframe(2)
-        while f is not None:
-            if cell_files.get(f.f_code.co_filename) is False:
-                return f.f_code.co_name
-            f = f.f_back
-        return None
+    fsdecode = os.fsdecode
 
     def opened(path):
         path = fsdecode(path) if isinstance(path, bytes) else str(path)
         path = os.path.normpath(path if path.startswith("/") else os.path.join(os.getcwd(), path))
-        if path.startswith(references):
-            who = answer_frame()
-            if not state["test"]:
-                send("reference-read", path=os.path.basename(path))
-            elif who:
-                send("reference-read", path=os.path.basename(path), function=who)
-        elif path.startswith(forbidden) and not path.startswith(allowed):
+        if path.startswith(forbidden) and not path.startswith(allowed):
             send("forbidden-read", path=path)
 
     def audit(event, args):
