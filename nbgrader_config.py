@@ -49,12 +49,13 @@ c.Autograde.sanitize_preprocessors = [
     "nbgrader.preprocessors.OverwriteCells",
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
-# The judge (autograder/judge.py): a seed and the probes before the run; after it, every output made
+# The judge (autograder/judge.py): a seed before the run, each test's probe given to the kernel as its cell
+# starts and its outputs sealed out of the kernel's reach as it ends; after the run, every output made
 # inert and each test cell's score set by the judge outside the kernel, from the plain data its hidden
 # test shipped; a cell the judge could not decide is left for a person, not scored 0.
 c.Autograde.autograde_preprocessors = [
     "autograder.steps.PrepareProbes",
-    "nbgrader.preprocessors.Execute",
+    "autograder.steps.JudgedExecute",  # nbgrader's Execute, sealing each test's outputs when it ends
     "nbgrader.preprocessors.IgnorePattern",
     "nbconvert.preprocessors.ClearMetadataPreprocessor",
     "nbgrader.preprocessors.LimitOutput",

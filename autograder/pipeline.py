@@ -29,7 +29,7 @@ from pathlib import Path
 
 import nbformat
 
-from course.settings import ENV_PROFILE
+from course.settings import ENV_PROFILE, JUDGED_DIR
 
 from . import cells, gradebook, integrity, report
 from .intake import Intake, load_names, save_names, stray, student_id, students, survey
@@ -390,7 +390,7 @@ def merge(root: Path, shards: list[Path], out: Path) -> list[report.NotebookResu
             gradebook.copy_grades(root, shard, merged, names)
             rows += report.load(shard / "results.json")
             ids.update(load_names(shard))
-            for folder in ("submitted", "autograded"):
+            for folder in ("submitted", "autograded", JUDGED_DIR):
                 if (shard / folder).is_dir():
                     shutil.copytree(shard / folder, out / folder, dirs_exist_ok=True)
             flags += integrity.read_csv(shard / "integrity.csv")

@@ -17,7 +17,12 @@ The judge (``autograder/judge.py``) plugs in around the run, as in ``../shared/d
 
 * ``PrepareProbes`` (pass 2, before ``Execute``): a fresh ``.judge/`` beside the notebook with this
   submission's seed (drawn now, kept in ``resources`` too, so a kernel that rewrites the file only
-  changes its own inputs) and the assignment's probe module. Nothing in it is an expected value.
+  changes its own inputs).
+* ``JudgedExecute`` (nbgrader's ``Execute``, in its place): as a test cell starts, its probe alone is
+  written to ``.judge/probe.py`` (no typical mistake, no ``reference()``, no stand-in but those this
+  test uses: ``autograder.probes.kernel_source``); as it ends, what it shipped is sealed out of the
+  kernel's reach (``sealed_dir``). No expected value is ever in the kernel, and no correct
+  implementation of a function while that function is being tested.
 * ``InertOutputs`` (after ``LimitOutput``): every output is reduced to plain text and PNG/JPEG images,
   and markup in markdown and raw cells is escaped, so nothing a submission prints runs in the
   Formgrader, the graded copies or the feedback.
@@ -36,21 +41,24 @@ file, not evidence: they can be edited by hand like the answer text itself.
 from __future__ import annotations
 
 import json
+import os
 import re
 import secrets
 import shutil
+import stat
 import time
 from pathlib import Path
 
 import nbformat
 from nbgrader.api import Gradebook, MissingEntry
-from nbgrader.preprocessors import NbGraderPreprocessor
+from nbgrader.preprocessors import Execute, NbGraderPreprocessor
 
-from course.grading import JUDGE_DIR, OUT_DIR, PROBE_FILE, SEED_FILE
-from course.settings import SUBMITTED_OUTPUT_MAX_BYTES
+from course.grading import JUDGE_DIR, MANIFEST, OUT_DIR, PROBE_FILE, SEED_FILE
+from course.settings import JUDGED_DIR, SUBMITTED_OUTPUT_MAX_BYTES
 
 from . import judge
 from .cells import grade_id, is_given, is_test, points
+from .probes import kernel_source
 
 KEY = "dl_course"  # our key in a cell's metadata; nbgrader's steps only touch metadata.nbgrader
 SUBMITTED = "── as submitted: the student's own run (written answers refer to these outputs) ──\n"
@@ -143,24 +151,108 @@ def _inside(path: Path, root: Path) -> bool:
 
 def judged_cells(nb) -> list:
     """The code test cells whose hidden part ships its outputs to the judge."""
-    return [c for c in nb.cells if c.cell_type == "code" and is_test(c) and SHIP_CALL.search(c.source)]
+    return [c for cell in nb.cells for c in judged_cells_of(cell)]
+
+
+def sealed_dir(path: Path) -> Path:
+    """Where a submission's shipped outputs are kept once its test cell has run: ``judged/<student>/
+    <assignment>`` beside nbgrader's ``autograded/``, out of the sandbox (only the notebook's own folder
+    is writable there) and out of whatever nbgrader copies into feedback."""
+    return path.parents[2] / JUDGED_DIR / path.parent.name / path.name
 
 
 class PrepareProbes(NbGraderPreprocessor):
-    """Pass 2, before Execute: ``.judge/`` with a fresh seed and the probe module, beside the notebook."""
+    """Pass 2, before Execute: this submission's seed in ``.judge/seed.json`` beside the notebook."""
 
     def preprocess(self, nb, resources):
-        folder = Path(resources["metadata"]["path"]) / JUDGE_DIR
-        _remove(folder)  # whatever a submission brought under this name
-        probe = judge.probe_file(resources["nbgrader"]["assignment"])
-        if probe is None or not judged_cells(nb):
+        path = Path(resources["metadata"]["path"])
+        for old in (path / JUDGE_DIR, sealed_dir(path)):
+            _remove(old)  # whatever a submission brought under this name, or a run before this one left
+        if judge.probe_file(resources["nbgrader"]["assignment"]) is None or not judged_cells(nb):
             return nb, resources
-        folder.mkdir()
+        (path / JUDGE_DIR).mkdir()
         seed = secrets.randbits(62)
-        (folder / SEED_FILE).write_text(json.dumps({"seed": seed}))
-        shutil.copyfile(probe, folder / PROBE_FILE)
+        (path / JUDGE_DIR / SEED_FILE).write_text(json.dumps({"seed": seed}))
         resources.setdefault(KEY, {})["seed"] = seed
         return nb, resources
+
+
+class JudgedExecute(Execute):
+    """nbgrader's Execute, with the judge's two moments around each test cell that ships its outputs.
+
+    Before the cell runs: the probe for that test only, as ``kernel_source`` cuts it (no typical
+    mistake, no reference, only the stand-ins this test uses), and no outputs left from before. After
+    it ran: its outputs are copied out of the kernel's reach (``sealed_dir``), regular files only, so
+    nothing a later cell does (with a stand-in it was given, say) changes them.
+    """
+
+    def preprocess(self, nb, resources, km=None):
+        self._judge = None
+        if "seed" in resources.get(KEY, {}):
+            path = Path(resources["metadata"]["path"])
+            self._judge = (path, judge.probe_file(resources["nbgrader"]["assignment"]))
+            sealed_dir(path).mkdir(parents=True, exist_ok=True)
+        return super().preprocess(nb, resources, km=km)
+
+    def _judged(self, cell) -> str | None:
+        return grade_id(cell) if self._judge and cell in judged_cells_of(cell) else None
+
+    def on_cell_start(self, cell=None, cell_index=None, **kwargs):
+        gid = self._judged(cell)
+        if gid:
+            path, probe = self._judge
+            _remove(path / JUDGE_DIR / OUT_DIR / gid)
+            (path / JUDGE_DIR / PROBE_FILE).write_text(kernel_source(probe, gid))
+
+    def on_cell_executed(self, **kwargs):
+        super().on_cell_executed(**kwargs)
+        gid = self._judged(kwargs.get("cell"))
+        if gid:
+            path, _ = self._judge
+            seal(path / JUDGE_DIR / OUT_DIR / gid, sealed_dir(path) / gid, path)
+            (path / JUDGE_DIR / PROBE_FILE).unlink(missing_ok=True)
+
+
+def judged_cells_of(cell) -> list:
+    return (
+        [cell]
+        if cell is not None
+        and cell.get("cell_type") == "code"
+        and is_test(cell)
+        and (SHIP_CALL.search(cell.get("source", "")))
+        else []
+    )
+
+
+LINKED = "LINKED"  # in a sealed folder: the kernel had put a link where its outputs belonged
+
+
+def seal(src: Path, dest: Path, root: Path) -> None:
+    """Copy the outputs a test shipped to ``dest``: the manifest and numbered arrays, regular files read
+    without following links, within the judge's size limits."""
+    _remove(dest)
+    if not (src.exists() or src.is_symlink()):
+        return
+    dest.mkdir(parents=True)
+    if not _inside(src, root) or not src.is_dir():
+        (dest / LINKED).write_text("the outputs folder was replaced by a link")
+        return
+    budget = judge.MAX_TOTAL_BYTES + judge.MAX_MANIFEST_BYTES
+    for f in sorted(src.iterdir()):
+        if f.name != MANIFEST and not re.fullmatch(r"\d{1,5}\.npy", f.name):
+            continue
+        try:
+            fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW)
+        except OSError:  # a link, or gone
+            continue
+        with os.fdopen(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                continue
+            data = handle.read(budget + 1)
+        budget -= len(data)
+        if budget < 0:
+            return  # too large: what was copied is incomplete, and the judge says it cannot be read
+        (dest / f.name).write_bytes(data)
 
 
 class InertOutputs(NbGraderPreprocessor):
@@ -202,30 +294,17 @@ class ApplyVerdicts(NbGraderPreprocessor):
 
     def preprocess(self, nb, resources):
         state = resources.setdefault(KEY, {})
-        folder = Path(resources["metadata"]["path"]) / JUDGE_DIR
+        path = Path(resources["metadata"]["path"])
         assignment = resources["nbgrader"]["assignment"]
         verdicts, started = {}, time.perf_counter()
         for cell in judged_cells(nb):
-            gid, shipped = grade_id(cell), folder / OUT_DIR / grade_id(cell)
+            gid, shipped = grade_id(cell), sealed_dir(path) / grade_id(cell)
             if "seed" not in state:
-                v = judge.Verdict(
-                    gid,
-                    "judge-error",
-                    0.0,
-                    points(cell),
-                    judge.STAFF_WILL_GRADE,
-                    "no seed: PrepareProbes must run before Execute (nbgrader_config.py)",
-                )
-            elif not _inside(shipped, Path(resources["metadata"]["path"])):
-                v = judge.Verdict(
-                    gid,
-                    "fail",
-                    0.0,
-                    points(cell),
-                    "the outputs folder was replaced by a link",
-                    "symbolic link under .judge",
-                    ["*"],
-                )
+                why = "no seed: PrepareProbes must run before Execute (nbgrader_config.py)"
+                v = judge.Verdict(gid, "judge-error", 0.0, points(cell), judge.STAFF_WILL_GRADE, why)
+            elif (shipped / LINKED).exists():
+                why = "the outputs folder was replaced by a link"
+                v = judge.Verdict(gid, "fail", 0.0, points(cell), why, why, ["*"])
             else:
                 v = judge.verdict(assignment, gid, points(cell), state["seed"], shipped)
             if v.outcome == "no-output":
@@ -233,14 +312,14 @@ class ApplyVerdicts(NbGraderPreprocessor):
             cell.outputs = [*verdict_outputs(v), *_as_text(cell.get("outputs", []))]
             verdicts[gid] = v
         state["verdicts"] = verdicts
-        if folder.is_dir() and not folder.is_symlink():  # kept for the staff and a re-judge; not the probe
-            (folder / PROBE_FILE).unlink(missing_ok=True)
+        _remove(path / JUDGE_DIR)  # the kernel's side: nothing of it stays with the graded notebook
+        if sealed_dir(path).is_dir():  # kept for the staff and a re-judge
             record = {
                 "seed": state.get("seed"),
                 "judge_s": round(time.perf_counter() - started, 4),
                 "verdicts": {g: v.to_dict() for g, v in verdicts.items()},
             }
-            (folder / VERDICTS_FILE).write_text(json.dumps(record, indent=1))
+            (sealed_dir(path) / VERDICTS_FILE).write_text(json.dumps(record, indent=1))
         return nb, resources
 
 

@@ -43,6 +43,7 @@ KERNEL_ENV = (
 DATA_CACHE = Path("dl-course") / "data"  # under $XDG_CACHE_HOME (~/.cache) when COURSE_DATA_DIR is unset
 GRADEBOOKS_DIR = Path("build") / "gradebooks"  # under the course directory: generated gradebooks, cached
 WORK_DIR = Path("build") / "grading"  # `autograder grade`'s default work folder
+JUDGED_DIR = "judged"  # beside nbgrader's autograded/: <student>/<assignment>/ sealed outputs and verdicts
 NBGRADER_CONFIG = "nbgrader_config.py"  # in the course directory (the repository root)
 
 # -------------------------------------------------------------------------------- timeouts, limits

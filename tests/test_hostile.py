@@ -67,6 +67,7 @@ def test_the_battery_covers_every_attack_the_issue_lists():
         "claims_graded_cells",
         "links_instructor",
         "patches_allclose",  # blinding the guard changes nothing: it no longer decides
+        "borrows_standin",  # a mistake or stand-in reached from the stack; earlier outputs rewritten
     }
     assert students >= {
         "*",
@@ -222,8 +223,7 @@ def test_the_judge_keeps_its_record_and_no_probe_and_nothing_printed_runs_in_a_b
 
     work, results, _ = battery
     for nb_path in (work / "autograded").glob(f"*/{A}/{A}.ipynb"):
-        judge_dir = nb_path.parent / ".judge"
-        assert not (judge_dir / "probe.py").exists(), nb_path  # the hidden test's probe does not stay
+        assert not (nb_path.parent / ".judge").exists(), nb_path  # nothing of the kernel's side stays
         nb = nbformat.read(nb_path, 4)
         for cell in nb.cells:
             for out in cell.get("outputs", []):
@@ -231,7 +231,7 @@ def test_the_judge_keeps_its_record_and_no_probe_and_nothing_printed_runs_in_a_b
                 assert kinds <= {"text/plain", "image/png", "image/jpeg"}, (nb_path, kinds)
             if cell.cell_type == "markdown":
                 assert "<script" not in cell.source and "<img" not in cell.source
-    record = work / "autograded" / student_id("honest") / A / ".judge" / "verdicts.json"
+    record = work / "judged" / student_id("honest") / A / "verdicts.json"
     verdicts = json.loads(record.read_text())["verdicts"]
     assert {v["outcome"] for v in verdicts.values()} == {"pass"} and len(verdicts) == 5
     markup = work / "autograded" / student_id("prints_markup") / A / f"{A}.ipynb"

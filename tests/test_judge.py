@@ -213,3 +213,16 @@ def test_floats_pass_within_the_absolute_or_relative_tolerance_nan_and_inf_in_pl
     check = dict(atol=1e-6, rtol=1e-5, exact=False, dtype=False, msg="")
     diff = judge._compare(np.array(expected), np.array(got), check, "x")
     assert (diff is None) == ok, diff
+
+
+def test_a_drawn_case_equal_to_a_fixed_one_is_judged_under_its_own_key(tmp_path):
+    def twice(p):
+        f = p.get("f")
+        for x in (torch.ones(2), torch.ones(2)):  # the same case twice, as a random draw can repeat one
+            p.call("f(ones)", f, x)
+            p.mistake("f(ones)", "you tripled it", lambda t: 3 * t, x)
+
+    v = _run(lambda t: 2 * t, tmp_path / "a", probe=twice)
+    assert v.outcome == "pass"
+    v = _run(lambda t: 3 * t, tmp_path / "b", probe=twice)
+    assert v.outcome == "fail" and v.message == "you tripled it"

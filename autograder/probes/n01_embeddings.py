@@ -11,6 +11,8 @@ import re
 import torch
 import torch.nn.functional as F
 
+from course.grading import mistake, standin
+
 TOKENS = "lower-case runs of letters a-z, keeping each apostrophe between two letters (it's, rock'n'roll)"
 VOCAB = "words in order of first appearance, those below min_count left out, unk first"
 ONE_HOT = "one row per index, a single 1.0 in column ids[i] (shape (..., vocab_size))"
@@ -60,18 +62,22 @@ def reference() -> dict:
 
 
 # ------------------------------------------------------------------------------------------ tokenize
+@mistake
 def _keeps_digits(text):
     return re.findall(r"[a-z0-9]+(?:'[a-z0-9]+)*", text.lower())
 
 
+@mistake
 def _not_lowered(text):
     return re.findall(r"[A-Za-z]+(?:'[A-Za-z]+)*", text)
 
 
+@mistake
 def _splits_apostrophes(text):
     return re.findall(r"[a-z]+", text.lower())
 
 
+@mistake
 def _splits_on_spaces(text):
     return text.lower().split()
 
@@ -107,6 +113,7 @@ def _stoi(build_vocab):
     return lambda sentences, **kw: dict(build_vocab(sentences, **kw)[1])
 
 
+@mistake
 def _sorted_vocab(sentences, min_count=1, unk=None):
     counts = {}
     for s in sentences:
@@ -115,6 +122,7 @@ def _sorted_vocab(sentences, min_count=1, unk=None):
     return ([unk] if unk is not None else []) + sorted(w for w in counts if counts[w] >= min_count)
 
 
+@mistake
 def _ignores_min_count(sentences, min_count=1, unk=None):
     itos = [unk] if unk is not None else []
     for s in sentences:
@@ -124,12 +132,15 @@ def _ignores_min_count(sentences, min_count=1, unk=None):
     return itos
 
 
+@mistake
 def _unk_last(sentences, min_count=1, unk=None):
     itos = _first_appearance(sentences, min_count)
     return itos + ([unk] if unk is not None else [])
 
 
+@standin("build_vocab")
 def _first_appearance(sentences, min_count=1):
+    """build_vocab's itos without unk (the base of _unk_last only): a correct vocabulary, never in a kernel."""
     counts = {}
     for s in sentences:
         for w in s:
@@ -179,6 +190,7 @@ def test_build_vocab(p):
 
 
 # ------------------------------------------------------------------------------------------- one-hot
+@mistake
 def _flattened(ids, vocab_size):
     return torch.eye(vocab_size)[torch.as_tensor(ids).flatten()]
 
@@ -245,14 +257,17 @@ def test_one_hot(p):
 
 
 # --------------------------------------------------------------------------------------------- cosine
+@mistake
 def _unnormalised(a, b, eps=1e-8):
     return (a * b).sum(-1)
 
 
+@mistake
 def _one_norm(a, b, eps=1e-8):
     return (a * b).sum(-1) / (a.norm(dim=-1) * a.norm(dim=-1)).clamp_min(eps)
 
 
+@mistake
 def _squared_norms(a, b, eps=1e-8):
     return (a * b).sum(-1) / ((a * a).sum(-1) * (b * b).sum(-1)).clamp_min(eps)
 
@@ -302,7 +317,9 @@ def test_cosine_similarity(p):
 
 
 # ---------------------------------------------------------------------------------------- skip-gram
+@mistake
 def _pairs(ids, offsets):
+    """The pairs for the given offsets: with the right ones (-window..-1, 1..window) a solution, so outside only."""
     ids = torch.as_tensor(ids).tolist()
     pairs = [(ids[t], ids[t + o]) for t in range(len(ids)) for o in offsets if 0 <= t + o < len(ids)]
     return torch.tensor(pairs, dtype=torch.long).view(-1, 2)
@@ -337,21 +354,25 @@ def test_skipgram_pairs(p):
 
 
 # ------------------------------------------------------------------------------------- sgns loss
+@mistake
 def _flipped_sign(v_c, u_o, u_neg):
     pos = F.logsigmoid((v_c * u_o).sum(-1))
     return -(pos + F.logsigmoid((u_neg @ v_c.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()
 
 
+@mistake
 def _mean_over_noise(v_c, u_o, u_neg):
     pos = F.logsigmoid((v_c * u_o).sum(-1))
     return -(pos + F.logsigmoid(-(u_neg @ v_c.unsqueeze(-1)).squeeze(-1)).mean(-1)).mean()
 
 
+@mistake
 def _sum_over_batch(v_c, u_o, u_neg):
     pos = F.logsigmoid((v_c * u_o).sum(-1))
     return -(pos + F.logsigmoid(-(u_neg @ v_c.unsqueeze(-1)).squeeze(-1)).sum(-1)).sum()
 
 
+@mistake
 def _not_negated(v_c, u_o, u_neg):
     pos = F.logsigmoid((v_c * u_o).sum(-1))
     return (pos + F.logsigmoid(-(u_neg @ v_c.unsqueeze(-1)).squeeze(-1)).sum(-1)).mean()

@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from course.grading import mistake, standin
+
 SINUSOIDAL = (
     "the table differs from PE(pos, 2i) = sin(pos / 10000^(2i/d)), PE(pos, 2i+1) = cos(pos / 10000^(2i/d))"
 )
@@ -30,8 +32,11 @@ def reference() -> dict:
 
 
 # ----------------------------------------------------------------------------- the interleaved table
+@standin("sinusoidal_encoding")
 def _table(n, d, exponent, first=torch.sin, second=torch.cos, start=0):
-    """An interleaved table whose column pair i uses the frequency 1 / 10000^exponent(i) (the mistakes' base)."""
+    """An interleaved table whose column pair i uses the frequency 1 / 10000^exponent(i) (the mistakes' base).
+
+    With exponent 2i/d it is sinusoidal_encoding itself: a kernel gets it only with _sinusoidal (the shift test)."""
     pos = torch.arange(start, start + n, dtype=torch.float64)[:, None]
     i = torch.arange((d + 1) // 2, dtype=torch.float64)
     angle = pos / 10000 ** exponent(i, d)
@@ -41,23 +46,28 @@ def _table(n, d, exponent, first=torch.sin, second=torch.cos, start=0):
     return P
 
 
+@standin("sinusoidal_encoding")
 def _sinusoidal(n, d):
-    """The correct table in float64: an input of the shift test, never compared in the kernel."""
+    """The correct table in float64: an input of the shift test (after the table's own tests are sealed)."""
     return _table(n, d, lambda i, d: 2 * i / d)
 
 
+@mistake
 def _pair_index(n, d):
     return _table(n, d, lambda i, d: i / d)
 
 
+@mistake
 def _swapped(n, d):
     return _table(n, d, lambda i, d: 2 * i / d, first=torch.cos, second=torch.sin)
 
 
+@mistake
 def _from_one(n, d):
     return _table(n, d, lambda i, d: 2 * i / d, start=1)
 
 
+@mistake
 def _odd_columns_use_j(n, d):
     """cos(i / 10000^(j/d)) in odd column j = 2i + 1: the exponent of the next column pair's sine."""
     P = _sinusoidal(n, d)
@@ -98,17 +108,27 @@ def test_vit_positional_encoding(p):
 
 
 # -------------------------------------------------------------------------------- the split variant
+@mistake
+def _interleaved(n, d):
+    """The interleaved table where the split one is asked for (its own mistake: _sinusoidal is a stand-in)."""
+    return _sinusoidal(n, d)
+
+
+@standin("split_sinusoidal_encoding")
 def _split(n, d, divisor):
+    """The split table with exponent i / divisor(d) (the mistakes' base; with d / 2 a solution)."""
     d_m = d // 2
     pos = torch.arange(n, dtype=torch.float64)[:, None]
     angle = pos / 10000 ** (torch.arange(d_m, dtype=torch.float64) / divisor(d))
     return torch.cat([torch.sin(angle), torch.cos(angle)], dim=1)
 
 
+@mistake
 def _split_over_d(n, d):
     return _split(n, d, lambda d: d)
 
 
+@mistake
 def _split_over_d_minus_1(n, d):
     return _split(n, d, lambda d: max(d // 2 - 1, 1))
 
@@ -133,7 +153,7 @@ def test_split_encoding(p):
         key = f"split_sinusoidal_encoding({n}, {d})"
         p.call(key, split, n, d, atol=1e-5, msg=SPLIT)
         for message, fn in [
-            ("the split table puts all sines first: column 0 is sin(pos), column d/2 is cos(pos)", _sinusoidal),
+            ("the split table puts all sines first: column 0 is sin(pos), column d/2 is cos(pos)", _interleaved),
             ("the exponent is i / d_m with d_m = d / 2: column i is sin(pos / 10000^(i / d_m))", _split_over_d),
             ("the exponent is i / d_m with d_m = d / 2, not d_m - 1: column i is sin(pos / 10000^(i / d_m))",
              _split_over_d_minus_1),
@@ -151,7 +171,9 @@ def test_split_encoding(p):
 
 
 # --------------------------------------------------------------------------------- the shift matrix
+@standin("shift_matrix")
 def _blocks(k, d, exponent, transposed=False):
+    """M_k with frequencies 1 / 10000^exponent(i) (the mistakes' base; with 2i/d a solution)."""
     M = torch.zeros(d, d, dtype=torch.float64)
     for i in range(d // 2):
         w = 1 / 10000 ** exponent(i, d)
@@ -161,14 +183,17 @@ def _blocks(k, d, exponent, transposed=False):
     return M
 
 
+@mistake
 def _shift_transposed(k, d):
     return _blocks(k, d, lambda i, d: 2 * i / d, transposed=True)
 
 
+@mistake
 def _shift_pair_index(k, d):
     return _blocks(k, d, lambda i, d: i / d)
 
 
+@mistake
 def _shift_by_one(k, d):
     return _blocks(1, d, lambda i, d: 2 * i / d)
 

@@ -7,6 +7,8 @@ import math
 
 import torch
 
+from course.grading import mistake, standin
+
 CASES = [((), 5, 7, 3, 2), ((2,), 4, 9, 8, 5), ((2, 3), 6, 4, 16, 7), ((1, 2, 2), 3, 3, 5, 1)]
 ATTENTION = "attention differs from softmax(q kᵀ / sqrt(d_k)) v over the keys"
 
@@ -33,6 +35,7 @@ def reference() -> dict:
     }
 
 
+@standin("scaled_dot_product_attention")
 def _attention(q, k, v, mask=None):
     """The stand-in for Part 1's function while later parts are tested (and the mistakes' base)."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -42,27 +45,38 @@ def _attention(q, k, v, mask=None):
     return weights @ v, weights
 
 
+@mistake
 def _unscaled(q, k, v, mask=None):
     return _attention(q * math.sqrt(q.shape[-1]), k, v, mask)
 
 
+@mistake
 def _softmax_over_queries(q, k, v, mask=None):
     weights = torch.softmax(q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1]), dim=-2)
     return weights @ v, weights
 
 
+@mistake
 def _mask_after_softmax(q, k, v, mask):
     _, weights = _attention(q, k, v)
     weights = weights.masked_fill(~mask, 0.0)
     return weights @ v, weights
 
 
+@mistake
 def _mask_flipped(q, k, v, mask):
     return _attention(q, k, v, ~mask)  # a row with every key allowed becomes NaN, as the mistake gives
 
 
+@mistake
 def _mask_flipped_guarded(q, k, v, mask):
     return _attention(q, k, v, ~mask | (mask.sum(-1, keepdim=True) == mask.shape[-1]))
+
+
+UNSCALED = "the scores look unscaled: divide q kᵀ by sqrt(d_k) (the 1/sqrt(d_k) scaling)"
+OVER_QUERIES = "the softmax runs over the queries: normalise over the keys (dim=-1)"
+MASK_AFTER = "the mask is applied after the softmax: fill masked scores with -inf before it"
+MASK_FLIPPED = "the mask is the wrong way round: True means 'may attend'"
 
 
 def test_scaled_dot_product_attention(p):
@@ -71,66 +85,25 @@ def test_scaled_dot_product_attention(p):
         q, k, v = p.randn(*lead, N, d_k), p.randn(*lead, M, d_k), p.randn(*lead, M, d_v)
         mask = p.rand(*lead, N, M) < 0.6
         mask[..., 0] = True  # every query keeps at least one key
-        p.call(f"attention, leading dims {lead}", attention, q, k, v, msg=ATTENTION)
-        p.mistake(
-            f"attention, leading dims {lead}",
-            "the scores look unscaled: divide q kᵀ by sqrt(d_k) (the 1/sqrt(d_k) scaling)",
-            _unscaled,
-            q,
-            k,
-            v,
-        )
-        p.mistake(
-            f"attention, leading dims {lead}",
-            "the softmax runs over the queries: normalise over the keys (dim=-1)",
-            _softmax_over_queries,
-            q,
-            k,
-            v,
-        )
-        key = f"masked attention, leading dims {lead}"
-        p.call(key, attention, q, k, v, mask, msg="masked positions (mask False) must get weight 0")
-        p.mistake(
-            key,
-            "the mask is applied after the softmax: fill masked scores with -inf before it",
-            _mask_after_softmax,
-            q,
-            k,
-            v,
-            mask,
-        )
-        p.mistake(
-            key, "the mask is the wrong way round: True means 'may attend'", _mask_flipped, q, k, v, mask
-        )
-        p.mistake(
-            key,
-            "the mask is the wrong way round: True means 'may attend'",
-            _mask_flipped_guarded,
-            q,
-            k,
-            v,
-            mask,
-        )
-        p.call(
-            f"(N, M) mask over leading dims {lead}",
-            attention,
-            q,
-            k,
-            v,
-            mask[(0,) * len(lead)],
-            msg="a (N, M) mask must broadcast over the leading dimensions",
-        )
+        _attention_case(p, attention, lead, q, k, v, mask)
     x = p.randn(2, 4, 6, 8)
     causal = torch.ones(6, 6, dtype=torch.bool).tril()
-    p.call(
-        "causal self-attention",
-        attention,
-        x,
-        x,
-        x,
-        causal,
-        msg="causal attention: later tokens must get weight 0",
-    )
+    msg = "causal attention: later tokens must get weight 0"
+    p.call("causal self-attention", attention, x, x, x, causal, msg=msg)
+
+
+def _attention_case(p, attention, lead, q, k, v, mask):
+    key = f"attention, leading dims {lead}"
+    p.call(key, attention, q, k, v, msg=ATTENTION)
+    p.mistake(key, UNSCALED, _unscaled, q, k, v)
+    p.mistake(key, OVER_QUERIES, _softmax_over_queries, q, k, v)
+    key = f"masked attention, leading dims {lead}"
+    p.call(key, attention, q, k, v, mask, msg="masked positions (mask False) must get weight 0")
+    p.mistake(key, MASK_AFTER, _mask_after_softmax, q, k, v, mask)
+    p.mistake(key, MASK_FLIPPED, _mask_flipped, q, k, v, mask)
+    p.mistake(key, MASK_FLIPPED, _mask_flipped_guarded, q, k, v, mask)
+    msg = "a (N, M) mask must broadcast over the leading dimensions"
+    p.call(f"(N, M) mask over leading dims {lead}", attention, q, k, v, mask[(0,) * len(lead)], msg=msg)
 
 
 def test_causal_mask(p):

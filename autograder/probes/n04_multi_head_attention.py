@@ -9,6 +9,8 @@ import math
 
 import torch
 
+from course.grading import mistake, standin
+
 SPLIT_CASES = [(1, 5, 768, 12), (3, 7, 10, 5), (2, 1, 8, 8)]  # (B, N, D, h)
 MERGE_CASES = [(1, 12, 5, 64), (3, 5, 7, 2), (2, 1, 4, 6)]  # (B, h, N, d_k)
 MHA_CASES = [(2, 5, 7, 12, 3), (1, 9, 9, 32, 8), (3, 4, 6, 10, 1)]  # (B, N, M, D, h)
@@ -42,6 +44,7 @@ def reference() -> dict:
     }
 
 
+@standin("multi_head_attention")  # reference()'s, reached by no test: never in a kernel
 def _torch_multi_head_attention(query, key, value, W_q, W_k, W_v, W_o, h, mask=None):
     """torch's nn.MultiheadAttention with the packed weights of W_q, W_k, W_v and W_o (the reference)."""
     B, N, D = query.shape
@@ -60,6 +63,7 @@ def _torch_multi_head_attention(query, key, value, W_q, W_k, W_v, W_o, h, mask=N
 
 
 # ----------------------------------------------------------- stand-ins for the earlier parts, mistakes
+@standin("scaled_dot_product_attention")
 def _attention(q, k, v, mask=None):
     """The stand-in for Part 0's function while multi-head attention is tested."""
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.shape[-1])
@@ -69,36 +73,43 @@ def _attention(q, k, v, mask=None):
     return weights @ v, weights
 
 
+@standin("split_heads")
 def _split(x, h):
     B, N, D = x.shape
     return x.view(B, N, h, D // h).transpose(1, 2)
 
 
+@standin("merge_heads")
 def _merge(x):
     B, h, N, d_k = x.shape
     return x.transpose(1, 2).reshape(B, N, h * d_k)
 
 
+@mistake
 def _split_without_transpose(x, h):
     B, N, D = x.shape
     return x.reshape(B, h, N, D // h)
 
 
+@mistake
 def _split_features_transposed(x, h):
     B, N, D = x.shape
     return x.reshape(B, N, D // h, h).permute(0, 3, 1, 2)
 
 
+@mistake
 def _merge_without_transpose(x):
     B, h, N, d_k = x.shape
     return x.reshape(B, N, h * d_k)
 
 
+@mistake
 def _merge_interleaved(x):
     B, h, N, d_k = x.shape
     return x.permute(0, 2, 3, 1).reshape(B, N, h * d_k)
 
 
+@standin("multi_head_attention")  # the mistakes' base, never in a kernel: no test reaches it
 def _mha(
     query, key, value, W_q, W_k, W_v, W_o, h, mask=None, keys_with=None, project_out=True, use_mask=True
 ):
@@ -145,7 +156,9 @@ def test_merge_heads(p):
     merge_heads = p.get("merge_heads")
     for B, h, N, d_k in MERGE_CASES:
         x = p.randn(B, h, N, d_k)
-        split = _split(_merge(x), h)  # the same values, as split_heads lays them out (not contiguous)
+        # the same values, laid out as split_heads leaves them (a transposed view, not contiguous); built
+        # here without the merge_heads stand-in, which this test must not reach
+        split = x.transpose(1, 2).contiguous().transpose(1, 2)
         for key, heads in (
             (f"merge_heads, (B, h, N, d_k) = {(B, h, N, d_k)}", x),
             (f"merge_heads(split_heads(x)), (B, h, N, d_k) = {(B, h, N, d_k)}", split),
@@ -217,17 +230,32 @@ def _check(p, multi_head_attention, key, msg, args, weights=True, output=True, m
             p.mistake(f"{part}, {key}", message, of(fn), *args)
 
 
+@mistake
+def _mha_without_w_o(*a, **k):
+    return _mha(*a, **k, project_out=False)
+
+
+@mistake
+def _mha_keys_with_w_q(*a, **k):
+    return _mha(*a, **k, keys_with=a[3])
+
+
+@mistake
+def _mha_mask_dropped(*a, **k):
+    return _mha(*a, **k, use_mask=False)
+
+
 NO_W_O = (
     "the output differs from nn.MultiheadAttention: apply the output projection W_o to the merged heads",
-    lambda *a, **k: _mha(*a, **k, project_out=False),
+    _mha_without_w_o,
 )
 KEYS_WITH_W_Q = (
     "per-head weights differ from nn.MultiheadAttention's: project the keys with W_k (and the values with W_v)",
-    lambda *a, **k: _mha(*a, **k, keys_with=a[3]),
+    _mha_keys_with_w_q,
 )
 MASK_DROPPED = (
     "the mask is not passed on: give it to scaled_dot_product_attention",
-    lambda *a, **k: _mha(*a, **k, use_mask=False),
+    _mha_mask_dropped,
 )
 CAUSAL = {"output": "causal mask: the output differs from nn.MultiheadAttention with the same mask"}
 PADDING = {"output": "padding mask: the output differs from nn.MultiheadAttention with the same mask"}

@@ -14,6 +14,8 @@ import types
 import torch
 from torch import nn
 
+from course.grading import mistake, standin
+
 PATCH_CASES = [((1, 1, 28, 28), 7), ((3, 3, 32, 32), 4), ((2, 2, 6, 9), 3)]  # (B, C, H, W), P
 CONV_CASES = [(4, 3, 24, 32), (7, 1, 10, 28), (2, 2, 5, 6)]  # P, C, D, H = W
 POSITION_CASES = [(17, 64), (50, 12), (3, 5)]  # n_tokens, d
@@ -99,6 +101,7 @@ def _lib_state(state, D):
 
 
 # ----------------------------------------------------------- stand-ins for the earlier parts, mistakes
+@standin("patchify")
 def _patchify(images, P):
     """The stand-in for Part 1 while the whole model is tested: (B, C, H, W) -> (B, N, C*P*P)."""
     B, C, H, W = images.shape
@@ -106,10 +109,12 @@ def _patchify(images, P):
     return x.reshape(B, (H // P) * (W // P), C * P * P)
 
 
+@standin("add_class_token")
 def _add_class_token(tokens, cls, pos):
     return torch.cat([cls.expand(tokens.shape[0], -1, -1), tokens], dim=1) + pos
 
 
+@standin("vit_positional_encoding")
 def _positions(n, d):
     """sin(i / 10000^(j/d)) for even j, cos(i / 10000^((j-1)/d)) for odd j."""
     i, j = torch.arange(n, dtype=torch.float64)[:, None], torch.arange(d)
@@ -117,67 +122,80 @@ def _positions(n, d):
     return torch.where(j % 2 == 0, torch.sin(angle), torch.cos(angle)).float()
 
 
+@mistake
 def _patchify_channels_last(images, P):
     B, C, H, W = images.shape
     x = images.reshape(B, C, H // P, P, W // P, P).permute(0, 2, 4, 3, 5, 1)
     return x.reshape(B, (H // P) * (W // P), C * P * P)
 
 
+@mistake
 def _patchify_plain_reshape(images, P):
     B, C, H, W = images.shape
     return images.reshape(B, (H // P) * (W // P), C * P * P)
 
 
+@mistake
 def _conv_channels_last(linear, P, C, x):
     D = linear.out_features
     weight = linear.weight.view(D, P, P, C).permute(0, 3, 1, 2)
     return torch.nn.functional.conv2d(x, weight, linear.bias, stride=P).flatten(2).transpose(1, 2)
 
 
+@mistake
 def _positions_odd_exponent(n, d):
     i, j = torch.arange(n, dtype=torch.float64)[:, None], torch.arange(d)
     angle = i / 10000 ** (j / d)
     return torch.where(j % 2 == 0, torch.sin(angle), torch.cos(angle)).float()
 
 
+@mistake
 def _positions_swapped(n, d):
     i, j = torch.arange(n, dtype=torch.float64)[:, None], torch.arange(d)
     angle = i / 10000 ** ((j - j % 2) / d)
     return torch.where(j % 2 == 0, torch.cos(angle), torch.sin(angle)).float()
 
 
+@mistake
 def _class_token_last(tokens, cls, pos):
     return torch.cat([tokens, cls.expand(tokens.shape[0], -1, -1)], dim=1) + pos
 
 
+@mistake
 def _class_token_without_position(tokens, cls, pos):
     return torch.cat([cls.expand(tokens.shape[0], -1, -1), tokens + pos[:, 1:]], dim=1)
 
 
+@mistake
 def _post_norm(z, ln1, attn, ln2, mlp):
     z = ln1(z + attn(z)[0])
     return ln2(z + mlp(z))
 
 
+@mistake
 def _no_mlp_residual(z, ln1, attn, ln2, mlp):
     z = z + attn(ln1(z))[0]
     return mlp(ln2(z))
 
 
+@mistake
 def _no_attention_residual(z, ln1, attn, ln2, mlp):
     z = attn(ln1(z))[0]
     return z + mlp(ln2(z))
 
 
+@mistake
 def _no_ln1(z, ln1, attn, ln2, mlp):
     z = z + attn(z)[0]
     return z + mlp(ln2(z))
 
 
+@mistake
 def _classify_mean(z, ln, head):
     return head(ln(z.mean(dim=1)))
 
 
+@mistake
 def _classify_without_ln(z, ln, head):
     return head(z[:, 0])
 

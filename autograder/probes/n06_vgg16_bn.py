@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from course.grading import mistake, standin
+
 
 # ------------------------------------------------------------------------------------------ reference
 def reference() -> dict:
@@ -37,6 +39,7 @@ def reference() -> dict:
     }
 
 
+@standin("conv_output_size")
 def _output_size_of_f_conv2d(n, k, stride=1, padding=0):
     """The size torch itself gives (reference run only)."""
     return F.conv2d(torch.zeros(1, 1, n, n), torch.zeros(1, 1, k, k), stride=stride, padding=padding).shape[
@@ -44,6 +47,7 @@ def _output_size_of_f_conv2d(n, k, stride=1, padding=0):
     ]
 
 
+@standin("capture_feature_maps")
 def _maps_by_slicing(model, x, layers):
     """model.features[i]'s output as the first i + 1 layers compute it, without hooks (reference run only)."""
     with torch.no_grad():
@@ -60,14 +64,17 @@ CONV_CASES = [  # input shape, kernel (k_h, k_w), stride, padding; the old fixtu
 CONV = "conv2d differs from the sum over channels and kernel offsets o[f, x, y] = sum w[f, c, s, t] i[c, Sx + s, Sy + t] + b[f]"
 
 
+@mistake
 def _flipped(x, w, b=None, stride=1, padding=0):
     return F.conv2d(x, w.flip(-1, -2), b, stride=stride, padding=padding)
 
 
+@mistake
 def _no_padding(x, w, b=None, stride=1, padding=0):
     return F.conv2d(x, w, b, stride=stride)
 
 
+@mistake
 def _no_stride(x, w, b=None, stride=1, padding=0):
     return F.conv2d(x, w, b, padding=padding)
 
@@ -171,6 +178,7 @@ def test_conv_output_size(p):
 BN_SHAPES = [(4, 3, 5, 5), (2, 6, 3, 7), (16, 2, 1, 1)]
 
 
+@mistake
 def _bn_unbiased(x, gamma, beta):
     C = x.shape[1]
     mean = x.mean(dim=(0, 2, 3), keepdim=True)
@@ -204,6 +212,7 @@ def test_batch_norm_training(p):
         )
 
 
+@mistake
 def _biased_running_var(xs, gamma, beta, momentum):
     rv = torch.ones(xs[0].shape[1], dtype=xs[0].dtype)
     for x in xs:
@@ -211,6 +220,7 @@ def _biased_running_var(xs, gamma, beta, momentum):
     return rv
 
 
+@mistake
 def _eval_with_batch_stats(x, gamma, beta):
     return F.batch_norm(x, None, None, gamma, beta, training=True)
 
@@ -291,6 +301,7 @@ def test_batch_norm_running_and_eval(p):
     _check_evaluation(p, batch_norm, x, gamma, beta, momentum, rm0, rv0)
 
 
+@mistake
 def _backward_without_dbeta(dy, x, gamma, eps=1e-5):
     C, m = x.shape[1], x.numel() // x.shape[1]
     mean = x.mean(dim=(0, 2, 3), keepdim=True)
@@ -300,6 +311,7 @@ def _backward_without_dbeta(dy, x, gamma, eps=1e-5):
     return gamma.view(1, C, 1, 1) / (m * sigma) * (m * dy - x_hat * dgamma.view(1, C, 1, 1))
 
 
+@mistake
 def _dgamma_without_x_hat(dy, x, gamma, eps=1e-5):
     return dy.sum(dim=(0, 2, 3))
 
@@ -375,6 +387,7 @@ ORDER = (
 )
 
 
+@mistake
 def _bn_after_relu_kinds(cfg, batch_norm):
     kinds = []
     for v in cfg:
@@ -462,6 +475,7 @@ IMPROVED_CASES = [
 TIE = "a tie is no improvement: on a plateau the patience must run out, or training never stops"
 
 
+@standin("improved")
 def _improved(value, best, min_delta=0.0, mode="min"):
     """The stand-in for `improved` while EarlyStopper is tested (and the mistakes' base)."""
     if best is None:
@@ -469,16 +483,19 @@ def _improved(value, best, min_delta=0.0, mode="min"):
     return value < best - min_delta if mode == "min" else value > best + min_delta
 
 
+@mistake
 def _tie_improves(value, best, min_delta=0.0, mode="min"):
     if best is None:
         return True
     return value <= best - min_delta if mode == "min" else value >= best + min_delta
 
 
+@mistake
 def _ignores_min_delta(value, best, min_delta=0.0, mode="min"):
     return _improved(value, best, 0.0, mode)
 
 
+@mistake
 def _ignores_mode(value, best, min_delta=0.0, mode="min"):
     return _improved(value, best, min_delta, "min")
 
@@ -601,23 +618,30 @@ def test_early_stopper(p):
 SMALL_VGG = [4, 4, "M", 8, 8, "M", 16, 16, 16, "M", 32, 32, 32, "M", 32, 32, 32, "M"]  # D at 1/16 width
 
 
+@standin("make_layers")
+def _plain_features(cfg):
+    """make_layers(cfg, batch_norm=False), torchvision's layout: the small VGG's features."""
+    layers, c = [], 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
+            c = v
+    return nn.Sequential(*layers)
+
+
 class _SmallVGG(nn.Module):
     def __init__(self):
         super().__init__()
-        layers, c = [], 3
-        for v in SMALL_VGG:
-            if v == "M":
-                layers.append(nn.MaxPool2d(2, 2))
-            else:
-                layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(inplace=True)]
-                c = v
-        self.features = nn.Sequential(*layers)
+        self.features = _plain_features(SMALL_VGG)
         self.classifier = nn.Sequential(nn.Flatten(), nn.Linear(32, 10))
 
     def forward(self, x):
         return self.classifier(self.features(x))
 
 
+@mistake
 def _relu_overwrote(model, x, layers):
     with torch.no_grad():
         return {i: model.features[: i + 1](x).clamp_min(0) for i in layers}

@@ -14,6 +14,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from course.grading import mistake, standin
+
 LINEAR_CASES = [(12, 7, 4, 8), (5, 9, 1, 1), (16, 16, 8, 32)]  # (in, out, r, alpha)
 LORA_OUTPUT = "the output differs from base(x) + (alpha / r) x Aᵀ Bᵀ (loralib.Linear with the same weights)"
 SCALING = "scaling = alpha / r, so that changing the rank does not change the size of the update"
@@ -84,6 +86,7 @@ def reference() -> dict:
 
 
 # ------------------------------------------------------------------------------- stand-ins and inputs
+@standin("LoRALinear")
 class _LoRALayer(nn.Module):
     """A LoRA layer with Part 1's attributes (base, r, alpha, scaling, A, B, dropout, merged): the stand-in
     for the student's LoRALinear while later parts are tested, so one bug in Part 1 costs points once."""
@@ -141,11 +144,10 @@ def _with_factors(layer, A, B, x):
     return layer(x)
 
 
-def _lora_formula(scaling):
-    def forward(base_w, base_b, A, B, x):
-        return F.linear(x, base_w, base_b) + scaling * (x @ A.T @ B.T)
-
-    return forward
+@mistake
+def _lora_formula(scaling, base_w, base_b, A, B, x):
+    """LoRA's output with the given scaling and base weights (the mistakes pass a wrong one)."""
+    return F.linear(x, base_w, base_b) + scaling * (x @ A.T @ B.T)
 
 
 def _run(p, key, fn, *args, **kwargs):
@@ -221,12 +223,13 @@ def _linear_case(p, LoRALinear, n_in, n_out, r, alpha) -> bool:
     B = p.randn(n_out, r, dtype=torch.float32) / math.sqrt(r)
     key = f"output with trained A and B ({case})"
     p.call(key, _with_factors, layer, A, B, x, atol=1e-5, rtol=1e-4, msg=LORA_OUTPUT)
-    p.mistake(key, f"the update is scaled by alpha: {SCALING}", _lora_formula(alpha), w0, b0, A, B, x)
-    p.mistake(key, "the update lacks the scaling alpha / r", _lora_formula(1.0), w0, b0, A, B, x)
+    p.mistake(key, f"the update is scaled by alpha: {SCALING}", _lora_formula, alpha, w0, b0, A, B, x)
+    p.mistake(key, "the update lacks the scaling alpha / r", _lora_formula, 1.0, w0, b0, A, B, x)
     p.mistake(
         key,
         "the pretrained output base(x) is missing: add the update to it",
-        _lora_formula(alpha / r),
+        _lora_formula,
+        alpha / r,
         torch.zeros_like(w0),
         torch.zeros_like(b0),
         A,
@@ -417,6 +420,12 @@ def _check_packed_start(p, packed, w):
     )
 
 
+@mistake
+def _packed_unscaled(w, A, B, D):
+    """The packed weight with enable=(True, False, True) and B_j A_j added without alpha / r."""
+    return torch.cat([w[:D] + B[0] @ A[0], w[D : 2 * D], w[2 * D :] + B[1] @ A[1]])
+
+
 def _check_packed_adapted(p, packed, w, bias, D, r) -> bool:
     """The packed weight with trained A and B (enable=(True, False, True)); False when it raised."""
     A, B = p.randn(2, r, D, dtype=torch.float32) / math.sqrt(D), p.randn(2, D, r, dtype=torch.float32)
@@ -433,8 +442,7 @@ def _check_packed_adapted(p, packed, w, bias, D, r) -> bool:
     key = "adapted weight"
     msg = "the adapted weight differs from loralib.MergedLinear(enable_lora=[True, False, True]) with the same A and B"
     p.put(key, adapted, atol=1e-5, rtol=1e-4, msg=msg)
-    unscaled = torch.cat([w[:D] + B[0] @ A[0], w[D : 2 * D], w[2 * D :] + B[1] @ A[1]])
-    p.mistake(key, "the update lacks the scaling alpha / r", lambda: unscaled)
+    p.mistake(key, "the update lacks the scaling alpha / r", _packed_unscaled, w, A, B, D)
     x = p.randn(2, 5, D, dtype=torch.float32)
     p.call(
         "projection with the adapted weight",
