@@ -13,7 +13,8 @@ one. With ``--all`` it also grades all example submissions of every notebook ser
   (``start`` -> the guard's ``ready`` report);
 * ``setup cell``: the cells up to the first that imports course (imports, seeds, profile), from
   nbclient's timings;
-* ``other cells``: the rest of the notebook, answers and tests;
+* ``other cells``: the rest of the notebook, answers and tests (the hidden tests' probes included);
+* ``judge (outside the kernel)``: the verdicts, from ``judged/<student>/<assignment>/verdicts.json``;
 * ``nbgrader after cells``: kernel shutdown, scoring, gradebook writes (the remainder).
 
     python benchmarks/grading.py                     # notebook 03, M=3 copies (21 submissions), J=2
@@ -42,7 +43,7 @@ from autograder.gradebook import fingerprint
 from autograder.nbg import REPO, assignments
 from autograder.pipeline import grade, grade_parallel
 from autograder.sandbox import SandboxConfig
-from course.settings import GRADEBOOKS_DIR
+from course.settings import GRADEBOOKS_DIR, JUDGED_DIR
 
 
 def _scores(work: Path) -> list[tuple[str, float]]:
@@ -96,7 +97,7 @@ def stages(work: Path, rows) -> dict[str, float]:
             "setup cell": setup_end - first,
             "other cells": last - setup_end,
         }
-        record = folder / ".judge" / "verdicts.json"
+        record = work / JUDGED_DIR / r.student / r.assignment / "verdicts.json"
         if record.is_file():
             parts["judge (outside the kernel)"] = json.loads(record.read_text()).get("judge_s", 0.0)
         parts["nbgrader after cells"] = r.wall_s - sum(parts.values())
