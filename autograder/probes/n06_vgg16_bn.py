@@ -127,6 +127,21 @@ def test_conv2d(p):
 SIZE_CASES = [(7, 3, 2, 0), (8, 3, 2, 1), (5, 5, 1, 2), (11, 4, 3, 1), (224, 7, 2, 3), (9, 1, 4, 0)]
 
 
+@mistake
+def _size_rounded(n, k, s, pad):
+    return int((n + 2 * pad - k) / s + 1 + 0.5)
+
+
+@mistake
+def _size_true_division(n, k, s, pad):
+    return (n + 2 * pad - k) / s + 1
+
+
+@mistake
+def _size_without_padding(n, k, s, pad):
+    return (n - k) // s + 1
+
+
 def test_conv_output_size(p):
     conv_output_size = p.get("conv_output_size")
     cases = list(SIZE_CASES)
@@ -149,7 +164,7 @@ def test_conv_output_size(p):
         p.mistake(
             key,
             "the division must round down: floor((n + 2p - k) / S) + 1",
-            lambda n, k, s, pad: int((n + 2 * pad - k) / s + 1 + 0.5),
+            _size_rounded,
             n,
             k,
             s,
@@ -158,7 +173,7 @@ def test_conv_output_size(p):
         p.mistake(
             key,
             "the division must round down: floor((n + 2p - k) / S) + 1",
-            lambda n, k, s, pad: (n + 2 * pad - k) / s + 1,
+            _size_true_division,
             n,
             k,
             s,
@@ -167,7 +182,7 @@ def test_conv_output_size(p):
         p.mistake(
             key,
             "the padding is missing: p zeros on each side add 2p to n",
-            lambda n, k, s, pad: (n - k) // s + 1,
+            _size_without_padding,
             n,
             k,
             s,
