@@ -135,18 +135,39 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def _inside(path: Path, root: Path) -> bool:
-    """``path`` lies under ``root`` with no symbolic link on the way (a kernel could plant one)."""
+# While a kernel is alive, a thread of the student's may swap anything in its folder for a link at any
+# moment: the judge's file work there goes through directory descriptors and never follows a link.
+_DIR = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW
+
+
+def _clear_at(dir_fd: int, name: str) -> None:
+    """Remove ``name`` in the directory ``dir_fd`` (a link is removed, not followed)."""
     try:
-        rel = path.relative_to(root)
-    except ValueError:
-        return False
-    here = root
-    for part in rel.parts:
-        here = here / part
-        if here.is_symlink():
-            return False
-    return True
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+    except (IsADirectoryError, PermissionError):  # a real directory
+        shutil.rmtree(name, dir_fd=dir_fd)
+
+
+def _real_dir_at(dir_fd: int, name: str) -> int:
+    """A descriptor of the real directory ``name`` in ``dir_fd``, made so if a link or a file is there."""
+    try:
+        return os.open(name, _DIR, dir_fd=dir_fd)
+    except OSError:  # missing, a link (ELOOP) or not a directory
+        _clear_at(dir_fd, name)
+        os.mkdir(name, 0o755, dir_fd=dir_fd)
+        return os.open(name, _DIR, dir_fd=dir_fd)
+
+
+def _open_judge(path: Path) -> tuple[int, int]:
+    """Descriptors of the notebook folder's ``.judge`` and ``.judge/out``, real directories both."""
+    top = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        judge_fd = _real_dir_at(top, JUDGE_DIR)
+    finally:
+        os.close(top)
+    return judge_fd, _real_dir_at(judge_fd, OUT_DIR)
 
 
 def judged_cells(nb) -> list:
@@ -199,18 +220,33 @@ class JudgedExecute(Execute):
 
     def on_cell_start(self, cell=None, cell_index=None, **kwargs):
         gid = self._judged(cell)
-        if gid:
-            path, probe = self._judge
-            _remove(path / JUDGE_DIR / OUT_DIR / gid)
-            (path / JUDGE_DIR / PROBE_FILE).write_text(kernel_source(probe, gid))
+        if not gid:
+            return
+        path, probe = self._judge
+        judge_fd, out_fd = _open_judge(path)
+        try:
+            _clear_at(out_fd, gid)
+            _clear_at(judge_fd, PROBE_FILE)
+            fd = os.open(
+                PROBE_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644, dir_fd=judge_fd
+            )
+            with os.fdopen(fd, "w") as f:
+                f.write(kernel_source(probe, gid))
+        finally:
+            os.close(out_fd), os.close(judge_fd)
 
     def on_cell_executed(self, **kwargs):
         super().on_cell_executed(**kwargs)
         gid = self._judged(kwargs.get("cell"))
-        if gid:
-            path, _ = self._judge
-            seal(path / JUDGE_DIR / OUT_DIR / gid, sealed_dir(path) / gid, path)
-            (path / JUDGE_DIR / PROBE_FILE).unlink(missing_ok=True)
+        if not gid:
+            return
+        path, _ = self._judge
+        judge_fd, out_fd = _open_judge(path)
+        try:
+            seal(out_fd, gid, sealed_dir(path) / gid)
+            _clear_at(judge_fd, PROBE_FILE)
+        finally:
+            os.close(out_fd), os.close(judge_fd)
 
 
 def judged_cells_of(cell) -> list:
@@ -227,32 +263,39 @@ def judged_cells_of(cell) -> list:
 LINKED = "LINKED"  # in a sealed folder: the kernel had put a link where its outputs belonged
 
 
-def seal(src: Path, dest: Path, root: Path) -> None:
-    """Copy the outputs a test shipped to ``dest``: the manifest and numbered arrays, regular files read
-    without following links, within the judge's size limits."""
+def seal(out_fd: int, gid: str, dest: Path) -> None:
+    """Copy what the test ``gid`` shipped (``.judge/out/<gid>``, under the descriptor ``out_fd``) to
+    ``dest``: the manifest and numbered arrays, regular files only, no link followed, within the
+    judge's size limits. A link where the outputs belong leaves a ``LINKED`` note instead."""
     _remove(dest)
-    if not (src.exists() or src.is_symlink()):
-        return
-    dest.mkdir(parents=True)
-    if not _inside(src, root) or not src.is_dir():
+    try:
+        src = os.open(gid, _DIR, dir_fd=out_fd)
+    except FileNotFoundError:
+        return  # nothing shipped: the judge says so
+    except OSError:
+        dest.mkdir(parents=True)
         (dest / LINKED).write_text("the outputs folder was replaced by a link")
         return
+    dest.mkdir(parents=True)
     budget = judge.MAX_TOTAL_BYTES + judge.MAX_MANIFEST_BYTES
-    for f in sorted(src.iterdir()):
-        if f.name != MANIFEST and not re.fullmatch(r"\d{1,5}\.npy", f.name):
-            continue
-        try:
-            fd = os.open(f, os.O_RDONLY | os.O_NOFOLLOW)
-        except OSError:  # a link, or gone
-            continue
-        with os.fdopen(fd, "rb") as handle:
-            if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+    try:
+        for name in sorted(os.listdir(src)):
+            if name != MANIFEST and not re.fullmatch(r"\d{1,5}\.npy", name):
                 continue
-            data = handle.read(budget + 1)
-        budget -= len(data)
-        if budget < 0:
-            return  # too large: what was copied is incomplete, and the judge says it cannot be read
-        (dest / f.name).write_bytes(data)
+            try:
+                fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=src)
+            except OSError:  # a link, or gone
+                continue
+            with os.fdopen(fd, "rb") as handle:
+                if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+                    continue
+                data = handle.read(budget + 1)
+            budget -= len(data)
+            if budget < 0:
+                return  # too large: what was copied is incomplete, and the judge says it cannot be read
+            (dest / name).write_bytes(data)
+    finally:
+        os.close(src)
 
 
 class InertOutputs(NbGraderPreprocessor):

@@ -68,6 +68,7 @@ def test_the_battery_covers_every_attack_the_issue_lists():
         "links_instructor",
         "patches_allclose",  # blinding the guard changes nothing: it no longer decides
         "borrows_standin",  # a mistake or stand-in reached from the stack; earlier outputs rewritten
+        "redirects_outbox",  # a link from its outputs folder to a classmate's sealed outputs
     }
     assert students >= {
         "*",
@@ -234,5 +235,8 @@ def test_the_judge_keeps_its_record_and_no_probe_and_nothing_printed_runs_in_a_b
     record = work / "judged" / student_id("honest") / A / "verdicts.json"
     verdicts = json.loads(record.read_text())["verdicts"]
     assert {v["outcome"] for v in verdicts.values()} == {"pass"} and len(verdicts) == 5
+    # redirects_outbox, graded after honest, pointed its outputs folder at honest's sealed outputs
+    assert sorted(p.name for p in record.parent.iterdir() if p.is_dir()) == sorted(verdicts)
+    assert all((record.parent / gid / "manifest.json").is_file() for gid in verdicts)
     markup = work / "autograded" / student_id("prints_markup") / A / f"{A}.ipynb"
     assert "document.title" not in json.dumps([c.get("outputs", []) for c in nbformat.read(markup, 4).cells])

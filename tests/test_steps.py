@@ -268,3 +268,28 @@ def test_a_cell_the_judge_could_not_decide_waits_for_a_person_in_the_gradebook(t
     FlagJudgeErrors().preprocess(nb, resources)
     with Gradebook(db) as gb:
         assert gb.find_grade("test_f", "nb", "a", "s").needs_manual_grade
+
+
+def test_the_judges_file_work_beside_a_live_kernel_never_follows_a_link(tmp_path):
+    # a kernel's thread may swap .judge/out, or a test's outputs, for a link to another student's sealed
+    # outputs: the judge must neither delete, write nor read through it
+    import os
+
+    from autograder.steps import LINKED, _clear_at, _open_judge, seal
+
+    victim = tmp_path / "judged" / "victim" / "a" / "test_f"
+    victim.mkdir(parents=True)
+    (victim / "manifest.json").write_text("{}")
+    folder = tmp_path / "autograded" / "mallory" / "a"
+    (folder / ".judge").mkdir(parents=True)
+    (folder / ".judge" / "out").symlink_to(victim.parent)
+    judge_fd, out_fd = _open_judge(folder)
+    _clear_at(out_fd, "test_f")  # as a test cell starts
+    assert (victim / "manifest.json").is_file() and not (folder / ".judge" / "out").is_symlink()
+    os.symlink(victim, "test_f", dir_fd=out_fd)  # a link where this test's outputs belong
+    seal(out_fd, "test_f", tmp_path / "judged" / "mallory" / "a" / "test_f")
+    sealed = tmp_path / "judged" / "mallory" / "a" / "test_f"
+    assert (sealed / LINKED).is_file() and not (sealed / "manifest.json").exists()
+    _clear_at(out_fd, "test_f")
+    assert (victim / "manifest.json").is_file()
+    os.close(out_fd), os.close(judge_fd)
