@@ -68,9 +68,9 @@ c.Autograde.autograde_preprocessors = [
     "nbgrader.preprocessors.CheckCellMetadata",
 ]
 
-# nbgrader scores a test cell 0 if it writes anything to stderr. Warnings and progress bars are
-# not failures: drop stderr outputs that are only Python warnings or tqdm bars before scoring.
-# (An exception is an `error` output, not stderr, and still fails the cell.)
+# nbgrader scores a test cell 0 if it writes anything to stderr. The judged test cells are scored by the
+# judge's verdict, put first (ApplyVerdicts); for any other test cell, warnings and progress bars are not
+# failures: drop stderr outputs that are only Python warnings or tqdm bars before scoring.
 c.IgnorePattern.enabled = True
 c.IgnorePattern.pattern = (
     r"\A\s*(?:(?:"

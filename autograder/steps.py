@@ -172,7 +172,7 @@ def _open_judge(path: Path) -> tuple[int, int]:
 
 def judged_cells(nb) -> list:
     """The code test cells whose hidden part ships its outputs to the judge."""
-    return [c for cell in nb.cells for c in judged_cells_of(cell)]
+    return [c for c in nb.cells if is_judged(c)]
 
 
 def sealed_dir(path: Path) -> Path:
@@ -216,7 +216,7 @@ class JudgedExecute(Execute):
         return super().preprocess(nb, resources, km=km)
 
     def _judged(self, cell) -> str | None:
-        return grade_id(cell) if self._judge and cell in judged_cells_of(cell) else None
+        return grade_id(cell) if self._judge and cell is not None and is_judged(cell) else None
 
     def on_cell_start(self, cell=None, cell_index=None, **kwargs):
         gid = self._judged(cell)
@@ -249,14 +249,10 @@ class JudgedExecute(Execute):
             os.close(out_fd), os.close(judge_fd)
 
 
-def judged_cells_of(cell) -> list:
+def is_judged(cell) -> bool:
+    """A code test cell whose hidden part ships its outputs to the judge."""
     return (
-        [cell]
-        if cell is not None
-        and cell.get("cell_type") == "code"
-        and is_test(cell)
-        and (SHIP_CALL.search(cell.get("source", "")))
-        else []
+        cell.get("cell_type") == "code" and is_test(cell) and bool(SHIP_CALL.search(cell.get("source", "")))
     )
 
 

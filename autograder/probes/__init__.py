@@ -20,6 +20,7 @@ hold no expected value. ``PARTS`` (optional) shares a test's points between its 
 """
 
 import ast
+import functools
 from pathlib import Path
 
 OUTSIDE_ONLY = "reference"  # builds lib's namespace: never in a kernel
@@ -69,7 +70,14 @@ def needed(tree: ast.Module, grade_id: str) -> set[str]:
 
 
 def kernel_source(path: Path, grade_id: str) -> str:
-    """The probe module as the kernel gets it while ``grade_id`` runs.
+    """The probe module as the kernel gets it while ``grade_id`` runs (parsed once per file version)."""
+    path = Path(path)
+    return _kernel_source(str(path), path.stat().st_mtime_ns, grade_id)
+
+
+@functools.lru_cache(maxsize=256)
+def _kernel_source(path: str, mtime_ns: int, grade_id: str) -> str:
+    """The probe module cut for ``grade_id``.
 
     Typical mistakes (``@mistake``) and ``reference()`` become stubs: they run outside only, and a
     near-solution must not be there to borrow. A stand-in (``@standin(name)``, a correct earlier

@@ -39,7 +39,7 @@ def _channel(fd, state):
     return send
 
 
-def _audit(cfg, send, state, cell_files):
+def _audit(cfg, send, state):
     """The audit hook: reads of forbidden paths, connections, imports of lib."""
     import os
 
@@ -106,7 +106,7 @@ def _protection(cfg):
     return replaced, restore, known
 
 
-def _cell_hooks(ip, test_cells, send, state, cell_files, protection):
+def _cell_hooks(test_cells, send, state, protection):
     """IPython's pre_run_cell and post_run_cell: name the cell, restore before tests, report after."""
     import hashlib
     import sys
@@ -128,10 +128,6 @@ def _cell_hooks(ip, test_cells, send, state, cell_files, protection):
         raw = info.raw_cell or ""
         state["cell"] = hashlib.sha256(raw.encode()).hexdigest()[:16]
         state["test"] = state["cell"] in test_cells
-        try:
-            cell_files[ip.compile.get_code_name(raw, raw, 0)] = state["test"]
-        except Exception:
-            pass
         if state["test"]:
             changed = replaced()
             if changed:
@@ -161,11 +157,10 @@ def _install(channel, auditor, protection, cell_hooks):
 
     cfg = json.loads(open(os.environ[ENV_GUARD_CONFIG]).read())
     state = {"cell": None, "test": False}
-    cell_files = {}  # code file name IPython gives a cell -> True for a test cell
     send = channel(int(os.environ[ENV_GUARD_FD]), state)
-    audit = auditor(cfg, send, state, cell_files)
+    audit = auditor(cfg, send, state)
     ip = get_ipython()  # noqa: F821 (exec_files run inside the kernel's shell)
-    pre, post = cell_hooks(ip, set(cfg["test_cells"]), send, state, cell_files, protection(cfg))
+    pre, post = cell_hooks(set(cfg["test_cells"]), send, state, protection(cfg))
     ip.events.register("pre_run_cell", pre)
     ip.events.register("post_run_cell", post)
     sys.addaudithook(audit)
